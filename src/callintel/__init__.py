@@ -1,0 +1,3 @@
+"""callintel: self-hosted AI call intelligence for contact centers."""
+
+__version__ = "0.1.0"

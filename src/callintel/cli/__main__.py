@@ -1,0 +1,3 @@
+from callintel.cli import main
+
+raise SystemExit(main())
