@@ -147,5 +147,9 @@ class PolicyInvalid(ConfigError):
     code = "policy_invalid"
 
 
+class ScorecardInvalid(ConfigError):
+    code = "scorecard_invalid"
+
+
 class WorkerCrashed(CallintelError):
     code = "worker_crashed"
