@@ -111,6 +111,10 @@ class WorkerSettings(BaseModel):
     """How often the reconciler looks for stuck jobs."""
     concurrency: int = 1
     """Worker processes per `callintel worker`."""
+    queue_prefix: str = ""
+    """Prefix for the broker's Redis keys, so several deployments (or test runs) can share one Redis."""
+    debug_delay_s: float = 0.0
+    """Sleep this long before analysing each job. Tests use it to kill a worker mid-job; keep 0."""
 
 
 class SecuritySettings(BaseModel):
