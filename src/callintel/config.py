@@ -46,6 +46,10 @@ class AsrSettings(BaseModel):
     """Segments whose average log-probability is below this are dropped as hallucinations."""
     turn_gap_s: float = 1.0
     """A gap between two words longer than this starts a new turn."""
+    max_compression_ratio: float = 2.4
+    """Segments whose text compresses better than this (gzip ratio) are repetition loops and dropped."""
+    max_ngram_repeats: int = 4
+    """A word sequence (1 to 4 words) repeated back to back more often than this is a loop."""
 
 
 class ModelSettings(BaseModel):
