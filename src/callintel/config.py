@@ -93,7 +93,10 @@ class FetchSettings(BaseModel):
     """Fetching recordings from URLs."""
 
     allow_private: bool = False
-    """Allow loopback/private/link-local targets (tests only; SSRF risk)."""
+    """Allow loopback and private (RFC 1918, ULA) targets (tests only; SSRF risk). Link-local and
+    metadata addresses stay refused."""
+    allowed_networks: list[str] = []
+    """Addresses or CIDR networks allowed even though private, e.g. an internal recording server."""
     timeout_s: float = 30.0
     """Total time allowed for one download."""
     max_redirects: int = 3
