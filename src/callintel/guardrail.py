@@ -181,19 +181,18 @@ class GuardrailPolicy(BaseModel):
 
 
 def parse_policy(
-    text: str, *, settings: GuardrailSettings | None = None, source: str = "policy"
+    text: str, *, settings: GuardrailSettings | None = None, source: str = "policy", inherit: bool = True
 ) -> GuardrailPolicy:
     """Validate a policy from YAML text (tenants' own policies).
 
-    Values the YAML leaves out for the refund limit and the repeat-contact window come from
-    ``settings``. Raises :class:`PolicyInvalid` naming the offending field.
+    With ``inherit`` the text is laid over the packaged default: a tenant writes only what it
+    changes (mappings merge, lists such as ``patterns`` replace). Values still missing for the
+    refund limit and the repeat-contact window come from ``settings``. Raises
+    :class:`PolicyInvalid` naming the offending field.
     """
-    try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        raise PolicyInvalid(f"{source}: not valid YAML: {exc}", field=None) from exc
-    if not isinstance(data, dict):
-        raise PolicyInvalid(f"{source}: a policy must be a YAML mapping", field=None)
+    data = _yaml_mapping(text, source)
+    if inherit:
+        data = _merge(_yaml_mapping(default_policy_text(), "default policy"), data)
     _apply_settings(data, settings or GuardrailSettings())
     try:
         return GuardrailPolicy.model_validate(data)
@@ -201,6 +200,24 @@ def parse_policy(
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "(root)"
         raise PolicyInvalid(f"{source}: {where}: {error['msg']}", field=where) from exc
+
+
+def _yaml_mapping(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        raise PolicyInvalid(f"{source}: not valid YAML: {exc}", field=None) from exc
+    if not isinstance(data, dict):
+        raise PolicyInvalid(f"{source}: a policy must be a YAML mapping", field=None)
+    return data
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        old = merged.get(key)
+        merged[key] = _merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return merged
 
 
 def _apply_settings(data: dict[str, Any], settings: GuardrailSettings) -> None:
@@ -225,7 +242,7 @@ def default_policy_text() -> str:
 def load_policy(path: Path | None, *, settings: GuardrailSettings) -> GuardrailPolicy:
     """Load a policy file, or the packaged default when ``path`` is None."""
     if path is None:
-        return parse_policy(default_policy_text(), settings=settings, source="default policy")
+        return parse_policy(default_policy_text(), settings=settings, source="default policy", inherit=False)
     try:
         text = Path(path).read_text("utf-8")
     except OSError as exc:
@@ -263,10 +280,10 @@ class _Sentence:
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\s*[;\n]\s*")
 # A new clause (or a new subject: "if this isn't fixed I'll call my lawyer") ends a negation's scope.
 _CLAUSE_BREAK = re.compile(
-    r"[,.;:!?]|\b(but|however|though|although|then|otherwise|or|so|because|i.?ll|i\s+will|"
+    r"[,.;:!?]|\b(and|but|however|though|although|then|otherwise|or|so|because|i.?ll|i\s+will|"
     r"i.?m\s+going|we.?ll)\b", re.IGNORECASE,
 )
-_NEGATION_REACH = 4
+_NEGATION_REACH = 5
 """Words before a match a negation may stand in ("I don't want to sue")."""
 _NEGATION = re.compile(
     r"\b(not|no|never|don.?t|doesn.?t|didn.?t|won.?t|wouldn.?t|isn.?t|aren.?t|can.?t|cannot|"
