@@ -146,6 +146,18 @@ def _decode_container(container: Any, *, limits: AudioLimits) -> DecodedAudio:
     )
 
 
+def probe_duration(path: Path) -> float | None:
+    """Declared duration of an audio file from its header, without decoding; None if unknown
+    or unreadable (``decode_audio`` reports the error properly)."""
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                return None
+            return container_duration(container, container.streams.audio[0])
+    except (av.error.FFmpegError, ValueError, OSError, EOFError):
+        return None
+
+
 def container_duration(container: Any, stream: Any) -> float | None:
     """Duration the container or stream header declares, in seconds, if any."""
     if stream.duration is not None and stream.time_base is not None:
