@@ -57,7 +57,8 @@ def whisper_base_dir(cache_dir: Path) -> Path:
     if model_bin.is_file() and model_bin.stat().st_size == expected:
         return target
     target.mkdir(parents=True, exist_ok=True)
-    tmp = target / f".model.bin.{os.getpid()}.{threading.get_ident()}.tmp"
+    suffix = f"{os.getpid()}.{threading.get_ident()}.tmp"  # concurrent joiners never share a temp file
+    tmp = target / f".model.bin.{suffix}"
     with tmp.open("wb") as out:
         for chunk in chunks:
             with chunk.open("rb") as src:
@@ -66,8 +67,8 @@ def whisper_base_dir(cache_dir: Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise ModelNotFound("joined Whisper base model has the wrong size", expected=expected)
     for name in _BASE_FILES:
-        shutil.copyfile(part1 / name, target / f".{name}.tmp")
-        os.replace(target / f".{name}.tmp", target / name)
+        shutil.copyfile(part1 / name, target / f".{name}.{suffix}")
+        os.replace(target / f".{name}.{suffix}", target / name)
     os.replace(tmp, model_bin)  # last: its presence with the right size marks the folder complete
     return target
 
