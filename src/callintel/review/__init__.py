@@ -1,0 +1,1 @@
+"""QA review use cases: corrections, review queue, metrics, search, model retraining."""
