@@ -110,7 +110,8 @@ def open_stream(
     max_redirects: int,
     resolver: Resolver = system_resolver,
     auth: tuple[str, str] | None = None,
-    **kwargs: object,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
 ) -> Iterator[httpx.Response]:
     """Send a request hop by hop, re-checking each redirect target; yields the final response.
 
@@ -118,8 +119,10 @@ def open_stream(
     first_host = urlsplit(url).hostname
     for _ in range(max_redirects + 1):
         target = check_url(url, policy=policy, resolver=resolver)
-        pinned, headers, extensions = _pinned(target)
-        request = client.build_request(method, pinned, headers=headers, extensions=extensions, **kwargs)  # type: ignore[arg-type]
+        pinned, host, extensions = _pinned(target)
+        request = client.build_request(
+            method, pinned, headers={**(headers or {}), **host}, extensions=extensions, content=content
+        )
         hop_auth = auth if target.host == first_host else None
         response = client.send(request, stream=True, follow_redirects=False, auth=hop_auth)
         if response.is_redirect and "location" in response.headers:

@@ -502,3 +502,96 @@ def count_webhook_outcomes(session: Session) -> dict[str, int]:
     counts = {outcome: 0 for outcome in ("success", "http_error", "network_error")}
     counts.update({str(outcome): int(count) for outcome, count in rows})
     return counts
+
+
+# --- analyses --------------------------------------------------------------------------------
+def _customer_sentiment(document: dict[str, Any]) -> str | None:
+    by_speaker = (document.get("sentiment") or {}).get("by_speaker") or {}
+    chosen = by_speaker.get("customer") or by_speaker.get("agent") or {}
+    label = chosen.get("label")
+    return str(label) if label else None
+
+
+def _search_text(document: dict[str, Any]) -> str:
+    turns = (document.get("transcript") or {}).get("turns") or []
+    reason = ((document.get("summary") or {}).get("reason") or {}).get("text") or ""
+    return "\n".join([reason, *(f"{t.get('speaker')}: {t.get('text')}" for t in turns)])
+
+
+def store_analysis(
+    session: Session,
+    *,
+    call: Call,
+    job: Job,
+    document: dict[str, Any],
+    raw_transcript: dict[str, Any] | None,
+    redacted_audio_key: str | None,
+) -> AnalysisRow:
+    """Add the next analysis version and copy its searchable fields onto the call and job."""
+    latest = session.scalar(select(func.max(AnalysisRow.version)).where(AnalysisRow.call_id == call.id))
+    row = AnalysisRow(
+        call_id=call.id,
+        job_id=job.id,
+        version=int(latest or 0) + 1,
+        document=document,
+        raw_transcript=raw_transcript,
+    )
+    session.add(row)
+    escalation = document.get("escalation") or {}
+    call.intent = (document.get("intent") or {}).get("label")
+    call.sentiment = _customer_sentiment(document)
+    call.flags = sorted({str(f.get("topic")) for f in document.get("flags") or []})
+    call.escalation_decision = escalation.get("decision")
+    call.escalation_priority = escalation.get("priority")
+    call.qa_score = (document.get("qa") or {}).get("score")
+    call.duration_s = document.get("duration_s")
+    call.search_text = _search_text(document)
+    call.redacted_audio_key = redacted_audio_key
+    call.status, call.error_code, call.error_message, call.completed_at = "completed", None, None, utcnow()
+    job.status, job.finished_at, job.last_error = "completed", utcnow(), None
+    session.flush()
+    return row
+
+
+def count_recent_contacts(
+    session: Session, *, tenant_id: str, customer_id: str, days: int, exclude_call: str | None = None
+) -> int:
+    """Calls of this customer in the last ``days`` days (repeat-contact detection)."""
+    query = (
+        select(func.count())
+        .select_from(Call)
+        .where(
+            Call.tenant_id == tenant_id,
+            Call.customer_id == customer_id,
+            Call.created_at >= utcnow() - timedelta(days=days),
+        )
+    )
+    if exclude_call is not None:
+        query = query.where(Call.id != exclude_call)
+    return int(session.scalar(query) or 0)
+
+
+def create_reanalysis(session: Session, *, call: Call, deadline_s: int) -> Job:
+    """Queue a new job for an existing call (its audio is kept)."""
+    call.status, call.error_code, call.error_message = "queued", None, None
+    return create_job(session, call_id=call.id, deadline_s=deadline_s)
+
+
+def release_job_for_retry(session: Session, *, job_id: str, task_id: str, error: str) -> None:
+    """After a transient error: back to queued, one more attempt, and this delivery is not counted
+    as a crash (the poison guard counts deliveries that never finished)."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.task_id == task_id, Job.status == "processing")
+        .values(
+            status="queued",
+            attempts=Job.attempts + 1,
+            deliveries=Job.deliveries - 1,
+            last_error=error[:2000],
+            updated_at=utcnow(),
+        )
+    )
+
+
+def get_delivery(session: Session, delivery_id: str) -> WebhookDelivery | None:
+    return session.get(WebhookDelivery, delivery_id)
