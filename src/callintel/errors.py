@@ -96,6 +96,18 @@ class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
 
 
+class CallNotReady(Conflict):
+    """The call has no analysis yet (still queued or processing, or failed)."""
+
+    code = "call_not_ready"
+
+
+class CallBusy(Conflict):
+    """The call is queued or processing; it cannot be re-analysed until that ends."""
+
+    code = "call_busy"
+
+
 class Unauthorized(CallintelError):
     code = "unauthorized"
     status = 401
