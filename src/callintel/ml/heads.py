@@ -352,9 +352,20 @@ def resolve_head_dir(kind: str, *, heads_dir: Path | None, version: str | None =
         return heads_dir / kind / version
     if heads_dir is not None:
         versions = head_versions(heads_dir, kind)
+        active = _active_pointer(heads_dir, kind)
+        if active == "packaged":
+            return packaged_head_dir(kind)
+        if active in versions:  # set by QA retrain/rollback; wins over "latest"
+            return heads_dir / kind / active
         if versions:
             return heads_dir / kind / versions[-1]
     return packaged_head_dir(kind)
+
+
+def _active_pointer(heads_dir: Path, kind: str) -> str | None:
+    """The version named in ``<heads_dir>/<kind>/ACTIVE`` (written by a retrain or rollback)."""
+    pointer = heads_dir / kind / "ACTIVE"
+    return pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
 
 
 def cached_head(models: ModelManager, folder: Path, *, embedder: Embedder) -> EmbeddingHead:
