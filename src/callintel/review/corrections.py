@@ -70,11 +70,18 @@ class Applied:
     changes: list[Change] = field(default_factory=list)
 
 
-def customer_text(doc: dict[str, Any], *, max_turns: int = 8) -> str:
-    """The text an intent example is made of: the customer's first turns (all turns if none)."""
-    turns = doc.get("transcript", {}).get("turns", [])
-    own = [t["text"] for t in turns if t.get("speaker") == "customer"] or [t["text"] for t in turns]
-    return " ".join(own[:max_turns]).strip()
+def intent_text(doc: dict[str, Any]) -> str:
+    """What an intent example is made of: the intent's evidence turns, else the summary's reason
+    turns, else the customer's first two turns (the head classifies single utterances)."""
+    turns = {t["index"]: t for t in doc.get("transcript", {}).get("turns", [])}
+    reason = ((doc.get("summary") or {}).get("reason") or {}).get("turns") or []
+    for indexes in ((doc.get("intent") or {}).get("turns") or [], reason):
+        texts = [turns[i]["text"] for i in indexes if i in turns]
+        if texts:
+            return " ".join(texts[:2]).strip()
+    own = [t["text"] for t in turns.values() if t.get("speaker") == "customer"] or \
+        [t["text"] for t in turns.values()]
+    return " ".join(own[:2]).strip()
 
 
 def _mark(doc: dict[str, Any], name: str) -> None:
@@ -89,7 +96,7 @@ def fix_intent(applied: Applied, label: str) -> None:
     original = {"label": intent.get("label"), "confidence": intent.get("confidence")}
     doc["intent"] = {**intent, "label": label, "confidence": 1.0, "low_confidence": False,
                      "corrected": True, "original": original}
-    applied.changes.append(Change("intent", original, {"label": label, "text": customer_text(doc)}))
+    applied.changes.append(Change("intent", original, {"label": label, "text": intent_text(doc)}))
     _mark(doc, "intent")
 
 
@@ -100,7 +107,7 @@ def fix_flags(applied: Applied, topics: Sequence[str]) -> None:
     added = {"turns": [], "confidence": 1.0, "raised_by": "unknown", "evidence": [],
              "low_confidence": False, "corrected": True}
     flags = [current.get(t, {"topic": t, **added}) for t in wanted]
-    applied.changes.append(Change("flags", sorted(current), {"topics": wanted, "text": customer_text(doc)}))
+    applied.changes.append(Change("flags", sorted(current), {"topics": wanted, "text": intent_text(doc)}))
     doc["flags"] = flags
     doc["flags_removed"] = sorted(set(current) - set(wanted))
     _mark(doc, "flags")

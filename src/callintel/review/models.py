@@ -26,8 +26,7 @@ from callintel.understanding.feedback import (
     CorrectionRecord,
     belongs_to,
     examples_from_corrections,
-    packaged_examples_dir,
-    read_label_files,
+    packaged_examples,
     training_set,
 )
 from callintel.understanding.training import Example, publish_head, train_examples, train_sentiment
@@ -93,7 +92,7 @@ def _train(kind: str, examples: Sequence[Example], *, embedder: Embedder, seed: 
 
 
 def gather_examples(session: Session, *, kind: str, examples_dir: Path | None) -> tuple[list[Example], int]:
-    base = read_label_files(packaged_examples_dir(kind, override=examples_dir))
+    base = packaged_examples(kind, examples_dir=examples_dir)
     rows = qa_repo.corrections_for_training(session)
     records = [CorrectionRecord(r.call_id, r.field, r.corrected) for r in rows if belongs_to(kind, r.field)]
     corrections = examples_from_corrections(kind, records)

@@ -2,19 +2,18 @@
 
 A correction row stores the text it is about with the corrected label (``{"label", "text"}``), so
 examples survive later re-analysis. When a call was corrected more than once, the latest label
-wins. Packaged examples are the labelled ``<label>.txt`` files the heads were trained on.
+wins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from callintel.errors import InvalidInput
-from callintel.understanding.training import Example
+from callintel.understanding.training import Example, load_examples
 
 KIND_FIELDS = {"intent": ("intent",), "sentiment": ("sentiment.turns[",)}
 
@@ -49,25 +48,10 @@ def examples_from_corrections(kind: str, records: Iterable[CorrectionRecord]) ->
     return list(latest.values())
 
 
-def read_label_files(folder: Path) -> list[Example]:
-    """``<label>.txt`` files, one example a line; ``#`` lines are comments."""
-    out: list[Example] = []
-    for path in sorted(folder.glob("*.txt")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip() and not line.lstrip().startswith("#"):
-                out.append(Example(text=line.strip(), label=path.stem))
-    return out
-
-
-def packaged_examples_dir(kind: str, *, override: Path | None = None) -> Path:
-    """Where the base training examples of ``kind`` are: an override, the package, or ``models/src``."""
-    candidates = [override / kind if override else None,
-                  Path(str(resources.files("callintel") / "resources" / "training" / kind)),
-                  Path("models") / "src" / kind]
-    for folder in candidates:
-        if folder is not None and folder.is_dir() and any(folder.glob("*.txt")):
-            return folder
-    raise InvalidInput(f"no packaged {kind} training examples found", kind=kind)
+def packaged_examples(kind: str, *, examples_dir: Path | None = None) -> list[Example]:
+    """The labelled examples the shipped heads were trained on (``<dir>/<kind>/examples.jsonl``,
+    ``models/`` of the source tree by default)."""
+    return load_examples((examples_dir or Path("models")) / kind / "examples.jsonl")
 
 
 def training_set(base: Sequence[Example], corrections: Sequence[Example]) -> list[Example]:
