@@ -82,6 +82,12 @@ class InvalidInput(CallintelError):
     status = 422
 
 
+class DatasetInvalid(InvalidInput):
+    """An evaluation dataset (manifest or call script) is missing or malformed."""
+
+    code = "dataset_invalid"
+
+
 class NotFound(CallintelError):
     code = "not_found"
     status = 404
