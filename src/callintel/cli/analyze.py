@@ -203,7 +203,8 @@ def _analysis_lines(a: Analysis) -> Iterator[str]:
     for kb in a.kb_suggestions:
         yield f"kb: {kb.title} ({kb.score:.2f})"
     if a.qa and a.qa.score is not None:
-        yield f"qa: {a.qa.score:.0%} on scorecard {a.qa.scorecard}"
+        failed = ", ".join(i.label for i in a.qa.items if i.result == "fail") or "none"
+        yield f"qa: {a.qa.score:.0f}/100 on scorecard {a.qa.scorecard}; failed: {failed}"
     if a.metrics:
         ratio = a.metrics.agent_talk_ratio
         yield "metrics: agent talk ratio " + ("n/a" if ratio is None else f"{ratio:.0%}") + (
