@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,10 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def exists(self, key: str) -> bool: ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every blob whose key starts with ``prefix`` (ending in ``/``); returns how many."""
+        ...
 
     def check(self) -> None:
         """Raise when the store cannot be reached (readiness)."""
@@ -88,6 +93,14 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self._path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return 0
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        shutil.rmtree(folder, ignore_errors=True)
+        return len(files)
+
     def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise OSError(f"blob folder {self.root} is not writable")
@@ -134,6 +147,16 @@ class S3BlobStore:
         except ClientError:
             return False
         return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        paginator = self.client.get_paginator("list_objects_v2")
+        count = 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=check_key(prefix.rstrip("/")) + "/"):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                count += len(keys)
+        return count
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)

@@ -56,10 +56,22 @@ class SummaryFixBody(_Body):
 class CorrectionBody(_Body):
     """What the reviewer changes; omitted fields stay as they are."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"intent": "billing", "flags": ["refund"], "sentiment": [{"turn": 3, "label": "negative"}],
-         "qa": [{"id": "empathy", "result": "pass", "note": "apologised at turn 2"}],
-         "summary": {"outcome": "resolved"}, "reviewed": True, "note": "checked"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "intent": "billing",
+                    "flags": ["refund"],
+                    "sentiment": [{"turn": 3, "label": "negative"}],
+                    "qa": [{"id": "empathy", "result": "pass", "note": "apologised at turn 2"}],
+                    "summary": {"outcome": "resolved"},
+                    "reviewed": True,
+                    "note": "checked",
+                }
+            ]
+        },
+    )
     intent: str | None = Field(None, min_length=1, max_length=100)
     flags: list[str] | None = None
     sentiment: list[SentimentFix] = []
@@ -72,30 +84,46 @@ class CorrectionBody(_Body):
         summary = None
         if self.summary is not None:
             steps = tuple(self.summary.next_steps) if self.summary.next_steps is not None else None
-            summary = corr.SummaryFix(reason=self.summary.reason, outcome=self.summary.outcome,
-                                      next_steps=steps)
+            summary = corr.SummaryFix(
+                reason=self.summary.reason, outcome=self.summary.outcome, next_steps=steps
+            )
         return corr.CorrectionRequest(
-            intent=self.intent, flags=tuple(self.flags) if self.flags is not None else None,
+            intent=self.intent,
+            flags=tuple(self.flags) if self.flags is not None else None,
             sentiment=tuple(corr.TurnLabel(s.turn, s.label) for s in self.sentiment),
             qa=tuple(corr.QAOverride(q.id, q.result, q.note) for q in self.qa),
-            summary=summary, reviewed=self.reviewed, note=self.note,
+            summary=summary,
+            reviewed=self.reviewed,
+            note=self.note,
         )
 
 
 def _correction_json(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "field": row.field, "original": row.original, "corrected": row.corrected,
-            "reviewer": row.reviewer, "created_at": row.created_at.isoformat()}
+    return {
+        "id": row.id,
+        "field": row.field,
+        "original": row.original,
+        "corrected": row.corrected,
+        "reviewer": row.reviewer,
+        "created_at": row.created_at.isoformat(),
+    }
 
 
 @router.patch("/v1/calls/{call_id}/analysis")
-def correct_analysis(call_id: str, body: CorrectionBody, principal: QAPrincipal,
-                     session: SessionDep) -> dict[str, Any]:
+def correct_analysis(
+    call_id: str, body: CorrectionBody, principal: QAPrincipal, session: SessionDep
+) -> dict[str, Any]:
     """Correct intent, flags, turn sentiment, scorecard items or the summary (original kept)."""
     reviewer = qa_repo.reviewer_name(session, key_id=principal.key_id)
-    document, changes = corr.correct_call(session, tenant_id=principal.tenant_id, call_id=call_id,
-                                          request=body.to_request(), reviewer=reviewer)
-    return {"call_id": call_id, "reviewer": reviewer, "changes": [c.__dict__ for c in changes],
-            "analysis": document}
+    document, changes = corr.correct_call(
+        session, tenant_id=principal.tenant_id, call_id=call_id, request=body.to_request(), reviewer=reviewer
+    )
+    return {
+        "call_id": call_id,
+        "reviewer": reviewer,
+        "changes": [c.__dict__ for c in changes],
+        "analysis": document,
+    }
 
 
 @router.get("/v1/calls/{call_id}/corrections")
@@ -115,13 +143,20 @@ def _call_or_404(session: Any, principal: Principal, call_id: str) -> Any:
 def call_summary(call: Any) -> dict[str, Any]:
     """The list view of a call."""
     return {
-        "id": call.id, "status": call.status, "external_id": call.external_id, "agent_id": call.agent_id,
-        "customer_id": call.customer_id, "queue": call.queue,
+        "id": call.id,
+        "status": call.status,
+        "external_id": call.external_id,
+        "agent_id": call.agent_id,
+        "customer_id": call.customer_id,
+        "queue": call.queue,
         "started_at": call.started_at.isoformat() if call.started_at else None,
-        "created_at": call.created_at.isoformat(), "duration_s": call.duration_s, "intent": call.intent,
+        "created_at": call.created_at.isoformat(),
+        "duration_s": call.duration_s,
+        "intent": call.intent,
         "sentiment": call.sentiment,
         "flags": [f["topic"] if isinstance(f, dict) else f for f in call.flags or []],
-        "escalation": call.escalation_decision, "priority": call.escalation_priority,
+        "escalation": call.escalation_decision,
+        "priority": call.escalation_priority,
         "qa_score": call.qa_score,
     }
 
@@ -132,37 +167,62 @@ def review_call(call_id: str, principal: QAPrincipal, session: SessionDep) -> di
     call = _call_or_404(session, principal, call_id)
     row = repo.latest_analysis(session, call_id)
     rows = qa_repo.list_corrections(session, tenant_id=principal.tenant_id, call_id=call_id)
-    return {"call": call_summary(call), "analysis_version": row.version if row else None,
-            "analysis": row.document if row else None, "corrections": [_correction_json(r) for r in rows]}
+    return {
+        "call": call_summary(call),
+        "analysis_version": row.version if row else None,
+        "analysis": row.document if row else None,
+        "corrections": [_correction_json(r) for r in rows],
+    }
 
 
 def _filters(
-    status: str | None = None, intent: str | None = None, flag: str | None = None,
-    sentiment: str | None = None, agent_id: str | None = None, customer_id: str | None = None,
-    queue: str | None = None, escalation: str | None = None,
+    status: str | None = None,
+    intent: str | None = None,
+    flag: str | None = None,
+    sentiment: str | None = None,
+    agent_id: str | None = None,
+    customer_id: str | None = None,
+    queue: str | None = None,
+    escalation: str | None = None,
     created_from: Annotated[datetime | None, Query(alias="from")] = None,
     created_to: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> CallFilters:
-    return CallFilters(status=status, intent=intent, flag=flag, sentiment=sentiment, agent_id=agent_id,
-                       customer_id=customer_id, queue=queue, escalation=escalation,
-                       created_from=created_from, created_to=created_to)
+    return CallFilters(
+        status=status,
+        intent=intent,
+        flag=flag,
+        sentiment=sentiment,
+        agent_id=agent_id,
+        customer_id=customer_id,
+        queue=queue,
+        escalation=escalation,
+        created_from=created_from,
+        created_to=created_to,
+    )
 
 
 FiltersDep = Annotated[CallFilters, Depends(_filters)]
 
 
 @router.get("/v1/review/calls")
-def review_calls(principal: QAPrincipal, session: SessionDep, filters: FiltersDep,
-                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+def review_calls(
+    principal: QAPrincipal,
+    session: SessionDep,
+    filters: FiltersDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
     """The dashboard's call list (newest first) with the call filters."""
     rows, _ = repo.list_calls(session, tenant_id=principal.tenant_id, filters=filters, limit=limit)
     return {"calls": [call_summary(c) for c in rows]}
 
 
 @router.get("/v1/review-queue")
-def review_queue(principal: QAPrincipal, session: SessionDep,
-                 limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                 include_reviewed: bool = False) -> dict[str, Any]:
+def review_queue(
+    principal: QAPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    include_reviewed: bool = False,
+) -> dict[str, Any]:
     """Calls the guardrail sent to a human or judged low-confidence: priority, then oldest first."""
     tenant = principal.tenant_id
     escalated = qa_repo.queue_candidates(session, tenant_id=tenant, limit=limit)
@@ -177,17 +237,26 @@ def review_queue(principal: QAPrincipal, session: SessionDep,
         if call.id in reviewed:
             continue
         reasons = docs.get(call.id, (0, {}))[1].get("low_confidence", []) if call.id not in seen else []
-        items.append({**call_summary(call), "why": "escalation" if call.id in seen else "low_confidence",
-                      "low_confidence": reasons})
+        items.append(
+            {
+                **call_summary(call),
+                "why": "escalation" if call.id in seen else "low_confidence",
+                "low_confidence": reasons,
+            }
+        )
     return {"items": items[:limit]}
 
 
 @router.get("/v1/metrics/summary")
-def metrics(principal: QAPrincipal, session: SessionDep,
-            start: Annotated[datetime | None, Query(alias="from")] = None,
-            end: Annotated[datetime | None, Query(alias="to")] = None,
-            queue: str | None = None, agent_id: str | None = None,
-            group_by: Literal["day", "week", "queue", "agent"] | None = None) -> dict[str, Any]:
+def metrics(
+    principal: QAPrincipal,
+    session: SessionDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    queue: str | None = None,
+    agent_id: str | None = None,
+    group_by: Literal["day", "week", "queue", "agent"] | None = None,
+) -> dict[str, Any]:
     """Volume, handle time, transfer / escalation / repeat-contact rates, sentiment, intents, flags, QA."""
     if start is not None and end is not None and end <= start:
         raise InvalidInput("'to' must be after 'from'")
@@ -207,18 +276,43 @@ def embedder_of(state: Any) -> Embedder:
 
 
 @router.get("/v1/search")
-def search(principal: QAPrincipal, session: SessionDep, state: StateDep, filters: FiltersDep,
-           q: Annotated[str, Query(min_length=1, max_length=500)],
-           mode: Literal["text", "semantic", "hybrid"] = "hybrid",
-           limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
+def search(
+    principal: QAPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    filters: FiltersDep,
+    q: Annotated[str, Query(min_length=1, max_length=500)],
+    mode: Literal["text", "semantic", "hybrid"] = "hybrid",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
     """Full-text, semantic or hybrid search over transcripts, within the call filters."""
     embedder = embedder_of(state) if mode != "text" else None
-    hits = search_calls(session, tenant_id=principal.tenant_id, q=q, mode=mode, filters=filters,
-                        embedder=embedder, limit=limit)
+    hits = search_calls(
+        session,
+        tenant_id=principal.tenant_id,
+        q=q,
+        mode=mode,
+        filters=filters,
+        embedder=embedder,
+        limit=limit,
+    )
     calls = qa_repo.calls_by_id(session, tenant_id=principal.tenant_id, call_ids=[h.call_id for h in hits])
-    return {"q": q, "mode": mode, "results": [
-        {**call_summary(calls[h.call_id]), "score": h.score, "text_rank": h.text_rank, "semantic": h.semantic,
-         "snippet": h.snippet, "turns": list(h.turns)} for h in hits if h.call_id in calls]}
+    return {
+        "q": q,
+        "mode": mode,
+        "results": [
+            {
+                **call_summary(calls[h.call_id]),
+                "score": h.score,
+                "text_rank": h.text_rank,
+                "semantic": h.semantic,
+                "snippet": h.snippet,
+                "turns": list(h.turns),
+            }
+            for h in hits
+            if h.call_id in calls
+        ],
+    }
 
 
 class HandlingBody(_Body):
@@ -233,10 +327,20 @@ def put_handling(
 ) -> dict[str, Any]:
     """Report hold time, after-call work and transfer for a call (used by handle-time metrics)."""
     _call_or_404(session, principal, call_id)
-    row = qa_repo.put_handling(session, tenant_id=principal.tenant_id, call_id=call_id, hold_s=body.hold_s,
-                               after_call_work_s=body.after_call_work_s, transferred=body.transferred)
-    return {"call_id": call_id, "hold_s": row.hold_s, "after_call_work_s": row.after_call_work_s,
-            "transferred": row.transferred}
+    row = qa_repo.put_handling(
+        session,
+        tenant_id=principal.tenant_id,
+        call_id=call_id,
+        hold_s=body.hold_s,
+        after_call_work_s=body.after_call_work_s,
+        transferred=body.transferred,
+    )
+    return {
+        "call_id": call_id,
+        "hold_s": row.hold_s,
+        "after_call_work_s": row.after_call_work_s,
+        "transferred": row.transferred,
+    }
 
 
 class ScorecardBody(_Body):
@@ -249,8 +353,12 @@ def get_scorecard(principal: QAPrincipal, session: SessionDep) -> dict[str, Any]
     stored = repo.get_tenant_setting(session, tenant_id=principal.tenant_id, key="scorecard")
     text = stored if isinstance(stored, str) else DEFAULT_SCORECARD.read_text(encoding="utf-8")
     spec = parse_scorecard(text)
-    return {"name": spec.name, "custom": isinstance(stored, str), "yaml": text,
-            "items": [{"id": i.id, "label": i.label, "weight": i.weight} for i in spec.items]}
+    return {
+        "name": spec.name,
+        "custom": isinstance(stored, str),
+        "yaml": text,
+        "items": [{"id": i.id, "label": i.label, "weight": i.weight} for i in spec.items],
+    }
 
 
 @router.put("/v1/admin/scorecard")
@@ -273,8 +381,13 @@ def retrain(kind: str, principal: AdminPrincipal, session: SessionDep, state: St
 
 
 @router.post("/v1/admin/models/{kind}/rollback")
-def rollback(kind: str, principal: AdminPrincipal, session: SessionDep, state: StateDep,
-             body: RollbackBody | None = None) -> dict[str, Any]:
+def rollback(
+    kind: str,
+    principal: AdminPrincipal,
+    session: SessionDep,
+    state: StateDep,
+    body: RollbackBody | None = None,
+) -> dict[str, Any]:
     """Make an earlier version active again (the previous one when no version is given)."""
     version = body.version if body is not None else None
     return heads.rollback(session, kind=kind, heads_dir=heads_dir_of(state), version=version)
