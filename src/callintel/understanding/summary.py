@@ -20,7 +20,7 @@ _FILLER_START = re.compile(
     r"anyway|and|but)\b[,.!]?\s+)+",
     re.IGNORECASE,
 )
-_FILLER_MID = re.compile(r",?\s+\b(?:um+|uh+|erm|you know|like,)(?=[\s,.])", re.IGNORECASE)
+_FILLER_MID = re.compile(r",?\s+\b(?:um+|uh+|erm|you\s+know)\b,?(?=[\s.!?]|$)", re.IGNORECASE)
 _NEGATED_ACTION = re.compile(
     r"\b(?:can't|cannot|can\s+not|couldn't|unable|won't|not\s+able|didn't|haven't|wasn't|weren't)\b", re.I
 )
@@ -105,7 +105,7 @@ def reason_score(s: Sentence, *, intent_turns: frozenset[int], flag_turns: froze
         return 0.0
     score = sum(w for p, w in _REASON_CUES if p.search(s.text))
     if s.turn in intent_turns:
-        score += 2.0
+        score += 3.0  # the intent classifier found the call driver here
     if s.turn in flag_turns:
         score += 1.0
     if _TAG.search(s.text) and words < 8:
@@ -201,7 +201,7 @@ ACTIONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"(?:refresh|reset)\s+signal|pushed\s+an?\s+update|(?:ran|run|running)\s+an?\s+(?:\w+\s+)?(?:test|diagnostic|check))\b")),
     ("looked_up", _rx(
         r"\b(?:i've|i\s+have|i)\s+(?:checked|looked\s+(?:up|into|at)|pulled\s+up|reviewed|found)\b"
-        r"|\bi\s+can\s+see\s+(?:that|the|a|an|your)\b")),
+        r"|\bi\s+(?:can\s+)?see\s+(?:that|there|the|a|an|your)\b")),
 )
 
 
@@ -364,12 +364,24 @@ def find_next_steps(items: Sequence[Sentence], *, limit: int = 6) -> tuple[Summa
             continue
         seen.add(text.lower())
         amount, amount_turn = _amount_near(items, at=i) if kind == "refund" else _amount_in(s)
-        dates = list(dict.fromkeys(m.group().strip() for m in _DATE.finditer(s.text)))
         steps.append(SummaryItem(
             text=text, turns=tuple(sorted({s.turn, amount_turn})), kind=kind,
-            amount=amount, date=", ".join(dates) or None,
+            amount=amount, date=_date_in(s.text),
         ))
     return tuple(steps[-limit:])
+
+
+def _date_in(text: str) -> str | None:
+    """The first date or time phrase, extended over adjacent ones ("on Tuesday between 9 and 12")."""
+    matches = list(_DATE.finditer(text))
+    if not matches:
+        return None
+    start, end = matches[0].start(), matches[0].end()
+    for m in matches[1:]:
+        if len(text[end:m.start()].split()) > 2:
+            break
+        end = m.end()
+    return text[start:end].strip()
 
 
 def _amount_in(s: Sentence) -> tuple[str | None, int]:
