@@ -128,6 +128,9 @@ def test_intent_turns_steer_the_reason() -> None:
     t = call(
         (C, "I need to change my delivery address."),
         (C, "I'd like to upgrade my plan today."),
+        (A, "Sure, I can help with both of those."),
+        (A, "Both are done now."),
+        (C, "Thanks."),
     )
     plain = summarize(t, intent=None, flags=())
     steered = summarize(t, intent=IntentResult(label="billing", confidence=0.9, turns=(1,)), flags=())
