@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 #: subcommand module names under ``callintel.cli``
-COMMANDS = ("analyze", "serve", "worker", "keys", "kb", "train", "eval")
+COMMANDS = ("analyze", "serve", "worker", "keys", "db", "kb", "train", "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,104 @@
+"""``callintel serve``: the HTTP API. In embedded mode (no broker configured) it also runs a real
+Celery worker subprocess on the SQLite broker, so one command needs no other services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from callintel.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the API (and, embedded, a worker)",
+        description="Run the HTTP API. With no broker configured a worker subprocess runs alongside.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    worker = parser.add_mutually_exclusive_group()
+    worker.add_argument(
+        "--worker",
+        dest="worker",
+        action="store_true",
+        default=None,
+        help="also run a worker subprocess (default: only in embedded mode)",
+    )
+    worker.add_argument("--no-worker", dest="worker", action="store_false", help="API only")
+    parser.set_defaults(func=run)
+
+
+def bootstrap_key(settings: Settings) -> str | None:
+    """On the very first start (no keys at all), create an admin key for the default tenant."""
+    from callintel.storage import repo
+    from callintel.storage.db import make_engine, make_session_factory, transaction
+
+    if settings.security.bootstrap_admin_key is not None:
+        return None
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            if repo.count_keys(session):
+                return None
+            return repo.create_api_key(
+                session, tenant_id=repo.DEFAULT_TENANT, scopes=repo.SCOPES, name="bootstrap"
+            ).key
+    finally:
+        engine.dispose()
+
+
+def start_worker() -> subprocess.Popen[bytes]:
+    """The worker as a child process with the same environment (and so the same settings)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "callintel", "worker", "--no-migrate"], env=os.environ.copy()
+    )
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from callintel.api.app import create_app
+    from callintel.logs import configure_logging
+    from callintel.storage.migrations import run_migrations
+
+    settings = get_settings()
+    configure_logging(json_lines=settings.log_json, level=settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    run_migrations(settings.resolved_database_url())
+    key = bootstrap_key(settings)
+    if key:
+        print(f"Admin API key for tenant 'default' (shown once, store it now):\n{key}", flush=True)
+    with_worker = settings.embedded if args.worker is None else args.worker
+    worker = start_worker() if with_worker else None
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+    return 0
