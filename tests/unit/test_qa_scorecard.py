@@ -234,3 +234,20 @@ def test_default_scorecard_round_trips(card: Any) -> None:
     again = parse_scorecard(card.to_yaml())
     assert [i.id for i in again.items] == [i.id for i in card.items]
     assert sum(i.weight for i in card.items) == 100
+
+
+@pytest.mark.parametrize(
+    ("opening", "expected"),
+    [
+        ("Good evening, Trailhead Outdoors, this is Mei.", "pass"),
+        ("Northwind support, Sam speaking. How can I help you?", "pass"),
+        ("Thank you for calling Acme, my name is Jo.", "pass"),
+        ("Hello, this is Sam.", "fail"),  # no company
+        ("Thank you for calling Acme, how can I help?", "fail"),  # no agent name
+        ("Thank you for calling, this is Sam.", "fail"),  # no company
+        ("Yeah, hello.", "fail"),
+    ],
+)
+def test_greeting_needs_company_and_agent_name(card: Any, opening: str, expected: str) -> None:
+    result = score_call(call((A, opening), (C, "Hi, my bill is wrong.")), scorecard=card)
+    assert items(result)["greeting"].result == expected
