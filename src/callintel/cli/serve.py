@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from typing import Any
 
 from callintel.config import Settings, get_settings
@@ -56,15 +57,34 @@ def bootstrap_key(settings: Settings) -> str | None:
         engine.dispose()
 
 
-def start_worker() -> subprocess.Popen[bytes]:
-    """The worker as a child process with the same environment (and so the same settings)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "callintel", "worker", "--no-migrate"], env=os.environ.copy()
-    )
+class WorkerSupervisor:
+    """Keeps one worker child process (same environment, so same settings) running until stopped."""
 
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
 
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
+    def start(self) -> None:
+        self.proc = self._spawn()
+        self._thread.start()
+
+    @staticmethod
+    def _spawn() -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "callintel.cli", "worker", "--no-migrate"]
+        return subprocess.Popen(cmd, env=os.environ.copy())
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(2.0):
+            if self.proc is not None and self.proc.poll() is not None:
+                log.warning("worker exited with %s; restarting it", self.proc.returncode)
+                self.proc = self._spawn()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=30)
@@ -88,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
     if key:
         print(f"Admin API key for tenant 'default' (shown once, store it now):\n{key}", flush=True)
     with_worker = settings.embedded if args.worker is None else args.worker
-    worker = start_worker() if with_worker else None
+    worker = WorkerSupervisor() if with_worker else None
+    if worker is not None:
+        worker.start()
     try:
         uvicorn.run(
             create_app(settings),
@@ -100,5 +122,5 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         if worker is not None:
-            stop_worker(worker)
+            worker.stop()
     return 0

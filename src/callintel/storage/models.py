@@ -192,7 +192,7 @@ class WebhookAttempt(Base):
     number: Mapped[int] = mapped_column(Integer)
     status_code: Mapped[int | None] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16))
-    """``success``, ``http_error`` or ``network_error``."""
+    """``success``, ``http_error``, ``network_error`` or ``blocked`` (SSRF refusal, not retried)."""
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -499,7 +499,7 @@ def list_deliveries(session: Session, *, call_id: str) -> list[tuple[WebhookDeli
 
 def count_webhook_outcomes(session: Session) -> dict[str, int]:
     rows = session.execute(select(WebhookAttempt.outcome, func.count()).group_by(WebhookAttempt.outcome))
-    counts = {outcome: 0 for outcome in ("success", "http_error", "network_error")}
+    counts = {outcome: 0 for outcome in ("success", "http_error", "network_error", "blocked")}
     counts.update({str(outcome): int(count) for outcome, count in rows})
     return counts
 

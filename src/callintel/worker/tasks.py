@@ -78,7 +78,7 @@ def deliver_webhook_task(self: Task, delivery_id: str) -> str:
         record = webhooks.send_once(
             url=url, msg_id=delivery_id, payload=payload, settings=hook, policy=ctx.policy
         )
-        retry_at = None if record.outcome == "success" else webhooks.next_retry(hook, attempts=attempts)
+        retry_at = webhooks.next_retry(hook, attempts=attempts, outcome=record.outcome)
         with transaction(ctx.sessions) as session:
             row = repo.get_delivery(session, delivery_id)
             if row is not None:

@@ -18,7 +18,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from callintel.config import WebhookSettings
-from callintel.errors import FetchError
+from callintel.errors import FetchBlocked, FetchError
 from callintel.fetch import AddressPolicy, open_stream
 from callintel.storage.models import Call
 from callintel.storage.repo import AttemptRecord
@@ -99,13 +99,17 @@ def send_once(
         outcome = "success" if 200 <= status < 300 else "http_error"
         error = None if outcome == "success" else f"HTTP {status}"
         return AttemptRecord(status, outcome, error, (time.perf_counter() - started) * 1000)
+    except FetchBlocked as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        return AttemptRecord(None, "blocked", f"{exc.code}: {exc.message}"[:500], elapsed)
     except (httpx.HTTPError, FetchError) as exc:
         elapsed = (time.perf_counter() - started) * 1000
         return AttemptRecord(None, "network_error", f"{type(exc).__name__}: {exc}"[:500], elapsed)
 
 
-def next_retry(settings: WebhookSettings, *, attempts: int) -> datetime | None:
-    """Exponential backoff (base, 2x base, 4x base...); None once ``max_attempts`` are spent."""
-    if attempts >= settings.max_attempts:
+def next_retry(settings: WebhookSettings, *, attempts: int, outcome: str) -> datetime | None:
+    """Exponential backoff (base, 2x base, 4x base...); None after success, for a refused
+    (SSRF-blocked) URL, and once ``max_attempts`` are spent."""
+    if outcome in ("success", "blocked") or attempts >= settings.max_attempts:
         return None
     return datetime.now(UTC) + timedelta(seconds=settings.backoff_base_s * 2 ** (attempts - 1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
@@ -37,7 +37,12 @@ async def twilio_form(
     return dict(params)
 
 
-@router.post("/twilio/recording", status_code=202, summary="Twilio recording status callback")
+@router.post(
+    "/twilio/recording",
+    status_code=202,
+    summary="Twilio recording status callback",
+    response_model=CallAccepted,
+)
 def twilio_recording(
     form: Annotated[dict[str, str], Depends(twilio_form)],
     session: SessionDep,
@@ -49,7 +54,7 @@ def twilio_recording(
     ] = "customer,agent",
     callback_url: str | None = None,
     queue: str | None = None,
-) -> CallAccepted | Response:
+) -> Any:
     """Set ``recordingStatusCallback`` to this URL (query: tenant, channel_map, callback_url, queue).
     Only ``completed`` recordings are analysed; a repeated callback returns the same call."""
     if form.get("RecordingStatus", "completed") != "completed":
