@@ -5,12 +5,14 @@ Celery worker subprocess on the SQLite broker, so one command needs no other ser
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from callintel.config import Settings, get_settings
@@ -57,6 +59,16 @@ def bootstrap_key(settings: Settings) -> str | None:
         engine.dispose()
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM if ``serve`` dies, even by SIGKILL (no orphaned workers)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class WorkerSupervisor:
     """Keeps one worker child process (same environment, so same settings) running until stopped."""
 
@@ -72,7 +84,7 @@ class WorkerSupervisor:
     @staticmethod
     def _spawn() -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "callintel.cli", "worker", "--no-migrate"]
-        return subprocess.Popen(cmd, env=os.environ.copy())
+        return subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=_die_with_parent)
 
     def _watch(self) -> None:
         while not self._stopping.wait(2.0):
@@ -91,6 +103,28 @@ class WorkerSupervisor:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """Uvicorn re-raises SIGTERM/SIGINT after shutting down, which would skip stopping the
+        worker; this server just returns."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+    return Server
 
 
 def run(args: argparse.Namespace) -> int:
