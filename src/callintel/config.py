@@ -110,8 +110,9 @@ class WorkerSettings(BaseModel):
 
     max_deliveries: int = 3
     """A job delivered more times than this ends failed with ``worker_crashed``."""
-    job_deadline_s: int = 3600
-    """A job still running this long after its last start is re-enqueued by the reconciler."""
+    job_deadline_s: int = 300
+    """A running job extends its deadline by this much every third of it (heartbeat); a queued or
+    running job past its deadline (lost message, dead worker) is re-enqueued by the reconciler."""
     visibility_timeout_s: int = 7200
     """Redis visibility timeout; must exceed the longest job."""
     reconcile_interval_s: int = 60
