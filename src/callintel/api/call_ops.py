@@ -38,6 +38,12 @@ def replayed(session: Session, *, tenant_id: str, key: str, body_hash: str) -> C
     return call
 
 
+def queued_deadline(state: AppState) -> int:
+    """A queued job is re-sent only after the broker's own redelivery horizon: a long backlog
+    must not fill the queue with duplicates (a lost send is rare; the reconciler covers it)."""
+    return state.settings.worker.visibility_timeout_s
+
+
 def new_call(
     session: Session, state: AppState, *, principal: Principal, ingest: IngestRequest, source: str = "upload"
 ) -> tuple[Call, str]:
@@ -65,7 +71,7 @@ def new_call(
         audio_bytes=ingest.upload.size if ingest.upload else None,
     )
     call = repo.create_call(session, new, call_id=call_id)
-    job = repo.create_job(session, call_id=call.id, deadline_s=state.settings.worker.job_deadline_s)
+    job = repo.create_job(session, call_id=call.id, deadline_s=queued_deadline(state))
     return call, job.id
 
 

@@ -335,6 +335,17 @@ def claim_job(session: Session, *, job_id: str, task_id: str, deadline_s: int) -
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def extend_job(session: Session, *, job_id: str, task_id: str, deadline_s: int) -> bool:
+    """Heartbeat: push the deadline of a job this task is running."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.task_id == task_id, Job.status == "processing")
+        .values(deadline_at=now + timedelta(seconds=deadline_s), updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def job_is_mine(session: Session, *, job_id: str, task_id: str) -> Job | None:
     """The job, locked, if this task still owns it (guards persisting a result twice)."""
     job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())

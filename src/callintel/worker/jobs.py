@@ -8,7 +8,10 @@ are written in that same transaction and sent after it commits.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -88,6 +91,30 @@ def fail_job(ctx: WorkerContext, session: Session, *, job_id: str, code: str, me
         payload=payload,
     )
     return [delivery.id]
+
+
+@contextmanager
+def heartbeat(ctx: WorkerContext, *, job_id: str, task_id: str) -> Iterator[None]:
+    """Extend the job's deadline every third of ``job_deadline_s`` while it runs, so only a dead
+    worker's job ever looks stuck to the reconciler."""
+    deadline_s = ctx.settings.worker.job_deadline_s
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(deadline_s / 3):
+            try:
+                with transaction(ctx.sessions) as session:
+                    repo.extend_job(session, job_id=job_id, task_id=task_id, deadline_s=deadline_s)
+            except Exception:
+                log.exception("heartbeat failed for job %s", job_id)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 @dataclass

@@ -39,7 +39,8 @@ def analyze_call_task(self: Task, call_id: str, job_id: str) -> str:
                 call = repo.get_call_by_id(session, call_id)
             if call is None:
                 return "missing"
-            result = jobs.run_analysis(ctx, call)
+            with jobs.heartbeat(ctx, job_id=job_id, task_id=task_id):
+                result = jobs.run_analysis(ctx, call)
         except CallintelError as exc:
             return _failed(self, ctx, job_id=job_id, task_id=task_id, exc=exc)
         except Exception as exc:

@@ -187,7 +187,7 @@ def reanalyze(call_id: str, principal: IngestPrincipal, session: SessionDep, sta
         raise NotFound("call not found", call_id=call_id)
     if call.status in ("queued", "processing"):
         raise CallBusy(f"the call is {call.status}; wait until it ends", status=call.status)
-    job = repo.create_reanalysis(session, call=call, deadline_s=state.settings.worker.job_deadline_s)
+    job = repo.create_reanalysis(session, call=call, deadline_s=call_ops.queued_deadline(state))
     call_ops.enqueue(state, session, call_id=call.id, job_id=job.id)
     return call_ops.accepted(call)
 
