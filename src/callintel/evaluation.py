@@ -352,6 +352,8 @@ def _call_from_script(path: Path, *, times: Sequence[dict[str, Any]] | None = No
         raise DatasetInvalid("call script not found", path=str(path)) from exc
     except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise DatasetInvalid(f"call script is malformed: {exc}", path=str(path)) from exc
+    if not isinstance(raw_turns, list) or not raw_turns:
+        raise DatasetInvalid("call script needs a non-empty list of turns", path=str(path))
     if times is not None and len(times) != len(raw_turns):
         raise DatasetInvalid("manifest turn times do not match the script; re-render", path=str(path))
     return EvalCall(id=str(doc.get("id", path.stem)), turns=_script_turns(raw_turns, times, path),
@@ -364,7 +366,8 @@ def _script_turns(
     turns: list[ScriptTurn] = []
     clock = 0.5
     for i, item in enumerate(raw):
-        speaker, text = item.get("speaker"), str(item.get("text", "")).strip()
+        speaker = item.get("speaker") if isinstance(item, dict) else None
+        text = str(item.get("text", "")).strip() if isinstance(item, dict) else ""
         if speaker not in ("agent", "customer") or not text:
             raise DatasetInvalid(f"turn {i} needs speaker agent|customer and text", path=str(path))
         if times is not None:
