@@ -61,9 +61,11 @@ class AddressPolicy:
             return None
         if ip in _METADATA or ip.is_link_local:
             return "link-local or metadata address"
+        if ip.is_loopback:  # before 'reserved': ::1 is in the reserved ::/8
+            return None if self.allow_private else "loopback or private address"
         if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
             return "multicast, reserved or unspecified address"
-        if ip.is_loopback or ip.is_private or not ip.is_global:
+        if ip.is_private or not ip.is_global:
             return None if self.allow_private else "loopback or private address"
         return None
 
