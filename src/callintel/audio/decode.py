@@ -149,13 +149,20 @@ def _decode_container(container: Any, *, limits: AudioLimits) -> DecodedAudio:
 def probe_duration(path: Path) -> float | None:
     """Declared duration of an audio file from its header, without decoding; None if unknown
     or unreadable (``decode_audio`` reports the error properly)."""
+    return probe(path)[0]
+
+
+def probe(path: Path) -> tuple[float | None, int]:
+    """Declared ``(duration in seconds or None, channel count)`` from the header, without decoding;
+    ``(None, 0)`` for anything unreadable."""
     try:
         with av.open(str(path), mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
-                return None
-            return container_duration(container, container.streams.audio[0])
+                return None, 0
+            stream = container.streams.audio[0]
+            return container_duration(container, stream), int(stream.codec_context.channels or 0)
     except (av.error.FFmpegError, ValueError, OSError, EOFError):
-        return None
+        return None, 0
 
 
 def container_duration(container: Any, stream: Any) -> float | None:

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     analyse = _transcriber(settings, args) if args.transcript_only else _analyzer(settings, args)
     documents: list[dict[str, Any]] = []
     failures: list[CallintelError] = []
-    with _progress(files) as advance:
+    with _progress(files) as progress:
         for path in files:
             try:
                 analysis = analyse(path, channel_map)
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 _warn(f"error: {exc.code}: {path}: {exc.message}")
                 continue
             finally:
-                advance(path)
+                progress.file_done(path)
             if args.json:
                 documents.append(analysis.to_dict())
             else:
@@ -139,22 +139,54 @@ def transcript_analysis(transcript: Transcript, *, call_id: str) -> Analysis:
     )
 
 
+class _Progress:
+    """Seconds of channel audio transcribed so far, fed by the speech model as segments finish."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        from tqdm import tqdm
+
+        from callintel.audio.decode import probe
+
+        probes = {path: probe(path) for path in files}
+        # Each channel of a stereo call is transcribed on its own: count channel-seconds.
+        self.expected = {p: (d or 0.0) * max(1, min(c, 2)) for p, (d, c) in probes.items()}
+        total = sum(self.expected.values())
+        show = len(files) > 1 or max((d or 0.0 for d, _ in probes.values()), default=0.0) >= LONG_AUDIO_S
+        self.bar = tqdm(total=round(total, 1) or None, unit="s", file=sys.stderr, disable=not show,
+                        dynamic_ncols=True, leave=False, desc="transcribing")
+        self.done = 0.0  # finished files
+        self.channels_done = 0.0  # finished channels of the current file
+        self.last_end = 0.0
+
+    def segment(self, end_s: float) -> None:
+        if end_s < self.last_end:  # times restarted: the next channel began
+            self.channels_done += self.last_end
+        self.last_end = end_s
+        self._show(self.done + self.channels_done + end_s)
+
+    def file_done(self, path: Path) -> None:
+        self.done += self.expected.get(path, 0.0)
+        self.channels_done = self.last_end = 0.0
+        self._show(self.done)
+
+    def _show(self, position: float) -> None:
+        if self.bar.total:
+            self.bar.n = round(min(position, self.bar.total), 1)
+            self.bar.refresh()
+
+
 @contextmanager
-def _progress(files: Sequence[Path]) -> Iterator[Any]:
-    """A progress bar over audio seconds on stderr, shown for several files or a long call."""
-    from tqdm import tqdm
+def _progress(files: Sequence[Path]) -> Iterator[_Progress]:
+    """A progress bar on stderr, shown for several files or a long call."""
+    from callintel.ml.whisper import asr_progress
 
-    from callintel.audio.decode import probe_duration
-
-    durations = {path: probe_duration(path) or 0.0 for path in files}
-    total = sum(durations.values())
-    show = len(files) > 1 or total >= LONG_AUDIO_S
-    bar = tqdm(total=round(total, 1) or None, unit="s audio", file=sys.stderr, disable=not show,
-               dynamic_ncols=True, leave=False)
+    progress = _Progress(files)
+    token = asr_progress.set(progress.segment)
     try:
-        yield lambda path: bar.update(round(durations[path], 1))
+        yield progress
     finally:
-        bar.close()
+        asr_progress.reset(token)
+        progress.bar.close()
 
 
 def _print_json(documents: list[dict[str, Any]], *, single: bool) -> None:

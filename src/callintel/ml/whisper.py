@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,10 @@ _MIN_SAMPLES = 1600  # 0.1 s at 16 kHz
 #: replies ("Okay.", "Perfect, goodbye."); 0.35 cut per-speaker WER on the stereo fixtures from
 #: 0.21 to 0.13 with tiny.en, and hold music still yields no turns (tests/integration/test_asr.py).
 VAD_THRESHOLD = 0.35
+
+#: Set by a caller that shows progress (the CLI): called with the end time, in seconds of the
+#: signal being transcribed, of each segment as it is decoded.
+asr_progress: ContextVar[Callable[[float], None] | None] = ContextVar("asr_progress", default=None)
 
 
 class WhisperTranscriber:
@@ -59,7 +65,7 @@ class WhisperTranscriber:
                 # Conditioning on earlier text lets one mistake loop for minutes on phone audio.
                 condition_on_previous_text=False,
             )
-            decoded = tuple(_segment(s) for s in segments)  # the generator runs the model
+            decoded = _consume(segments, report=asr_progress.get())  # the generator runs the model
         return AsrResult(
             segments=decoded, language=str(info.language),
             language_probability=float(info.language_probability),
@@ -75,6 +81,15 @@ class WhisperTranscriber:
                 language=requested, model=self.name,
             )
         return "en"
+
+
+def _consume(segments: Any, *, report: Callable[[float], None] | None) -> tuple[AsrSegment, ...]:
+    decoded: list[AsrSegment] = []
+    for raw in segments:
+        decoded.append(_segment(raw))
+        if report is not None:
+            report(decoded[-1].end)
+    return tuple(decoded)
 
 
 def _segment(segment: Any) -> AsrSegment:
