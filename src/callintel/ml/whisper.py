@@ -72,6 +72,8 @@ class WhisperTranscriber:
         )
 
     def _language(self, requested: str | None) -> str | None:
+        if requested is not None and requested.strip().lower() in ("", "auto"):
+            requested = None  # detect
         if self.multilingual:
             return requested
         if requested not in (None, "en"):
