@@ -55,7 +55,7 @@ class AudioLimits:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # arrays have no single truth value: compare by identity
 class DecodedAudio:
     """Decoded audio: one float32 mono signal per channel, all at ``sample_rate``."""
 
