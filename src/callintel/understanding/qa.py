@@ -293,7 +293,9 @@ def run_phrase(check: PhraseCheckSpec, view: CallView) -> Hit:
     matched = len(hits) == len(regexes) if check.match == "all" else bool(hits)
     if not matched:
         return Hit(False)
-    turns = sorted({found[i][0] for i in hits})
+    # Cite the turn nearest the position checked: the last one for the close, else the first.
+    pick = -1 if check.position == "closing" else 0
+    turns = sorted({found[i][pick] for i in hits})
     return Hit(True, tuple(turns), "phrase")
 
 
