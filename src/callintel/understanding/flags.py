@@ -64,6 +64,8 @@ class TopicRule:
     negatives: tuple[str, ...]
     threshold: float
     agent_can_raise: bool
+    suppresses: tuple[str, ...] = ()
+    """Topics this one replaces when both come from the same sentence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,7 @@ def _topic(name: str, spec: Any) -> TopicRule:
         negatives=tuple(str(s) for s in spec.get("negatives") or ()),
         threshold=float(spec.get("threshold", 0.6)),
         agent_can_raise=bool(spec.get("agent_can_raise", False)),
+        suppresses=tuple(str(t) for t in spec.get("suppresses") or ()),
     )
 
 
@@ -249,7 +252,9 @@ class FlagDetector:
             if is_agent:
                 confidence *= AGENT_FACTOR
             hits.append(Hit(rule.name, sentence.turn, sentence.speaker, sentence.text, confidence, source))
-        return hits
+        found = {h.topic for h in hits}
+        dropped = {t for rule in self.rules.topics if rule.name in found for t in rule.suppresses}
+        return [h for h in hits if h.topic not in dropped]
 
     def _semantic_candidates(self, sentences: Sequence[Sentence]) -> dict[int, dict[str, float]]:
         """Sentence position → topic → confidence, for customer (or unknown) sentences."""
