@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from callintel.audio.decode import AudioLimits, decode_audio
 from callintel.pipeline import AnalyzeOptions, analyze_call
+
+pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src/callintel/resources/examples/example_call.wav"
 
