@@ -143,6 +143,18 @@ class LiveSettings(BaseModel):
     """Idle live sessions expire after this many seconds."""
     kb_top_k: int = 3
     """Knowledge-base suggestions returned per utterance."""
+    kb_min_score: float = 0.3
+    """Hybrid-search score (0-1) below which an article is not suggested live (small talk)."""
+    kb_context_turns: int = 3
+    """Recent substantive customer turns joined into the live knowledge-base query."""
+    max_utterance_chars: int = 4000
+    """Longest utterance text accepted (longer ones are refused with ``invalid_input``)."""
+    max_turns: int = 2000
+    """Utterances a session accepts before it must be ended."""
+    lock_timeout_s: float = 10.0
+    """How long an utterance waits for the session lock held by the previous one."""
+    load_starter_kb: bool = True
+    """Load the packaged starter knowledge base for the default tenant when it has no articles."""
 
 
 class GuardrailSettings(BaseModel):
