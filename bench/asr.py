@@ -16,6 +16,7 @@ scored against that role's reference words), which the bare run cannot have.
 
     python bench/asr.py                      # the fixture calls and the bundled example, tiny.en
     python bench/asr.py --model base FILE... # other model or files (each with a <name>.json)
+    python bench/asr.py --manifest eval/devset/manifest.jsonl   # the eval devset (scripts in YAML)
 """
 
 from __future__ import annotations
@@ -45,6 +46,17 @@ DEFAULT_CALLS = [
 ]
 
 
+DEFAULT_MAP = ChannelMap()
+
+
+@dataclass(frozen=True)
+class Call:
+    path: Path
+    reference: dict[str, Any]
+    """``{"turns": [{"speaker", "text"}], "text"}``"""
+    channel_map: ChannelMap
+
+
 @dataclass
 class Row:
     name: str
@@ -62,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     asr = AsrSettings(model=args.model, beam_size=args.beam, cpu_threads=args.threads, language=args.language)
     transcriber = _pipeline_model(asr, cache_dir=args.cache_dir)
     bare = _bare_model(asr, cache_dir=args.cache_dir)
-    _warm_up(bare, transcriber, asr=asr, path=args.files[0])
-    rows = [_bench(path, bare=bare, transcriber=transcriber, asr=asr) for path in args.files]
+    calls = _manifest_calls(args.manifest) if args.manifest else [_file_call(p) for p in args.files]
+    _warm_up(bare, transcriber, asr=asr, path=calls[0].path)
+    rows = []
+    for call in calls:
+        rows.append(_bench(call, bare=bare, transcriber=transcriber, asr=asr))
+        print(f"done {call.path.name}", file=sys.stderr, flush=True)
     _report(rows, asr=asr)
     return 0
 
@@ -78,7 +94,34 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--language", default="en")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".cache" / "models")
+    parser.add_argument("--manifest", type=Path, help="eval devset manifest.jsonl instead of FILEs")
     return parser
+
+
+def _file_call(path: Path) -> Call:
+    return Call(path=path, reference=json.loads(path.with_suffix(".json").read_text()),
+                channel_map=ChannelMap())
+
+
+def _manifest_calls(manifest: Path) -> list[Call]:
+    """Calls of an eval devset: one JSON line per call with ``audio``, ``script`` (YAML with
+    ``turns``) and ``channel_map``, paths relative to the manifest."""
+    import yaml
+
+    calls = []
+    for line in manifest.read_text().splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        script = yaml.safe_load((manifest.parent / entry["script"]).read_text())
+        turns = [{"speaker": t["speaker"], "text": t["text"]} for t in script["turns"]]
+        mapping = entry.get("channel_map", "")
+        calls.append(Call(
+            path=manifest.parent / entry["audio"],
+            reference={"turns": turns, "text": " ".join(t["text"] for t in turns)},
+            channel_map=ChannelMap.parse(mapping) if "," in mapping else ChannelMap(),
+        ))
+    return calls
 
 
 def _pipeline_model(asr: AsrSettings, *, cache_dir: Path) -> WhisperTranscriber:
@@ -100,9 +143,11 @@ def _bare_text(model: Any, path: Path, *, asr: AsrSettings) -> str:
     return " ".join(s.text.strip() for s in segments)
 
 
-def _pipeline(path: Path, transcriber: WhisperTranscriber, *, asr: AsrSettings) -> tuple[float, Transcript]:
+def _pipeline(
+    path: Path, transcriber: WhisperTranscriber, *, asr: AsrSettings, channel_map: ChannelMap = DEFAULT_MAP
+) -> tuple[float, Transcript]:
     _, transcript = transcribe_recording(
-        path, transcriber, audio=AudioSettings(), asr=asr, channel_map=ChannelMap(), language=asr.language
+        path, transcriber, audio=AudioSettings(), asr=asr, channel_map=channel_map, language=asr.language
     )
     return transcript.duration_s, transcript
 
@@ -113,13 +158,13 @@ def _warm_up(bare: Any, transcriber: WhisperTranscriber, *, asr: AsrSettings, pa
     _pipeline(path, transcriber, asr=asr)
 
 
-def _bench(path: Path, *, bare: Any, transcriber: WhisperTranscriber, asr: AsrSettings) -> Row:
-    reference = json.loads(path.with_suffix(".json").read_text())
+def _bench(call: Call, *, bare: Any, transcriber: WhisperTranscriber, asr: AsrSettings) -> Row:
+    path, reference = call.path, call.reference
     started = time.perf_counter()
     bare_text = _bare_text(bare, path, asr=asr)
     bare_s = time.perf_counter() - started
     started = time.perf_counter()
-    audio_s, transcript = _pipeline(path, transcriber, asr=asr)
+    audio_s, transcript = _pipeline(path, transcriber, asr=asr, channel_map=call.channel_map)
     pipe_s = time.perf_counter() - started
     pipe_text = " ".join(t.text for t in transcript.turns)
     return Row(
