@@ -16,6 +16,7 @@ from callintel.storage.db import make_engine, make_session_factory
 if TYPE_CHECKING:
     from celery import Celery
 
+    from callintel.kb.index import KnowledgeBase
     from callintel.pipeline import Analyzers
 
 
@@ -26,6 +27,7 @@ class WorkerContext:
     blobs: BlobStore
     celery: Celery
     _analyzers: Analyzers | None = None
+    _kb: KnowledgeBase | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -41,6 +43,18 @@ class WorkerContext:
 
                 self._analyzers = load_analyzers(self.settings)
             return self._analyzers
+
+    def knowledge_base(self) -> KnowledgeBase:
+        """Per-tenant hybrid KB search over the shared tables (reloaded when a tenant's KB changes)."""
+        analyzers = self.analyzers()
+        with self._lock:
+            if self._kb is None:
+                from callintel.kb.index import KnowledgeBase
+                from callintel.kb.store import SqlKBStore
+
+                embedder = analyzers.models.embedder(self.settings.models.embedder)
+                self._kb = KnowledgeBase(SqlKBStore(self.sessions), embedder)
+            return self._kb
 
 
 _CONTEXTS: dict[int, WorkerContext] = {}

@@ -160,10 +160,12 @@ def run_analysis(ctx: WorkerContext, call: Call) -> JobResult:
         language=call.language,
         customer_id=call.customer_id,
     )
+    kb = ctx.knowledge_base().searcher(call.tenant_id, min_score=ctx.settings.live.kb_min_score)
     result = analyze_call(
         data,
         analyzers=ctx.analyzers(),
         options=options,
+        kb=kb,
         contacts=lambda customer: prior_contacts(ctx, call, customer),
     )
     timings["analyze"] = time.perf_counter() - started
