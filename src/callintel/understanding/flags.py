@@ -263,10 +263,13 @@ class FlagDetector:
         chosen = [i for i, s in enumerate(sentences) if s.speaker != "agent" and len(s.text.split()) >= 3]
         if not chosen:
             return {}
-        pos, neg = self._index.scores(self._index.embed([sentences[i].text for i in chosen]))
+        unique = list(dict.fromkeys(sentences[i].text for i in chosen))
+        pos, neg = self._index.scores(self._index.embed(unique))
+        rows = {text: r for r, text in enumerate(unique)}
         margin = self.rules.margin
         out: dict[int, dict[str, float]] = {}
-        for row, i in enumerate(chosen):
+        for i in chosen:
+            row = rows[sentences[i].text]
             # Only the nearest topic counts: a sentence about a stolen card is near "refund" too.
             col = int(np.argmax(pos[row]))
             rule = self.rules.topics[col]
