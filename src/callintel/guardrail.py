@@ -281,7 +281,7 @@ _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\s*[;\n]\s*")
 # A new clause (or a new subject: "if this isn't fixed I'll call my lawyer") ends a negation's scope.
 _CLAUSE_BREAK = re.compile(
     r"[,.;:!?]|\b(and|but|however|though|although|then|otherwise|or|so|because|i.?ll|i\s+will|"
-    r"i.?m\s+going|we.?ll)\b", re.IGNORECASE,
+    r"i.?m|i\s+am|we.?re|we\s+are|we.?ll)\b", re.IGNORECASE,
 )
 _NEGATION_REACH = 5
 """Words before a match a negation may stand in ("I don't want to sue")."""
@@ -468,7 +468,7 @@ def _negative_sentiment(ctx: _Context) -> EscalationReason | None:
     if not scores:
         return None
     negative = [lbl == "negative" and s <= -rule.turn_score for _, s, lbl in scores]
-    recovered = scores[-1][2] == "positive"
+    recovered = _recovered(ctx, scores[-1][2])
     for start in range(max(1, len(scores) - rule.window + 1)):
         window = range(start, min(start + rule.window, len(scores)))
         hits = [scores[i][0] for i in window if negative[i]]
@@ -476,6 +476,13 @@ def _negative_sentiment(ctx: _Context) -> EscalationReason | None:
             detail = f"{len(hits)} negative customer turns"
             return EscalationReason("negative_sentiment", _turns(hits), detail)
     return _worsening(ctx, scores, negative)
+
+
+def _recovered(ctx: _Context, last_label: str) -> bool:
+    """The customer ends the call calmer: last turn positive, or not negative on an improving trend."""
+    trend = ctx.inp.sentiment.trend if ctx.inp.sentiment else None
+    improving = trend is not None and trend.direction == "improving"
+    return last_label == "positive" or (last_label != "negative" and improving)
 
 
 def _worsening(

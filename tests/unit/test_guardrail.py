@@ -215,6 +215,17 @@ def test_negative_then_recovered_does_not_escalate(policy: GuardrailPolicy) -> N
     assert codes(inp, policy) == set()
 
 
+def test_negative_then_calm_on_an_improving_trend_does_not_escalate(policy: GuardrailPolicy) -> None:
+    transcript = call("A: Hi.", "C: Cancel it.", "A: .", "C: Too expensive.", "A: .", "C: Just cancel.",
+                      "A: Done.", "C: Okay.")
+    improving = SentimentTrend(start=-0.7, end=0.0, delta=0.7, direction="improving")
+    calm = sentiment_for(transcript, ["neg", "neg", "neg", "neu"], trend=improving)
+    assert codes(GuardrailInput(transcript=transcript, sentiment=calm), policy) == set()
+    stable = SentimentTrend(start=-0.7, end=-0.2, delta=0.0, direction="stable")
+    still = sentiment_for(transcript, ["neg", "neg", "neg", "neu"], trend=stable)
+    assert codes(GuardrailInput(transcript=transcript, sentiment=still), policy) == {"negative_sentiment"}
+
+
 def test_worsening_trend_ending_negative(policy: GuardrailPolicy) -> None:
     transcript = call("A: Hi.", "C: Hello there.", "A: .", "C: Fine.", "A: .", "C: This is awful.")
     worsening = SentimentTrend(start=0.3, end=-0.7, delta=-1.0, direction="worsening")
@@ -242,6 +253,10 @@ def test_worsening_trend_ending_negative(policy: GuardrailPolicy) -> None:
         ("I'll just do a chargeback then.", "chargeback_threat"),
         ("I'm going to dispute the charge with my bank.", "chargeback_threat"),
         ("I'll call my bank to reverse the payment.", "chargeback_threat"),
+        ("If it's not sorted by Friday I'm disputing the charges with our card provider.",
+         "chargeback_threat"),
+        ("A former employee still has access and downloaded our files last night.", "fraud_or_security"),
+        ("I think we've had a data breach.", "fraud_or_security"),
     ],
 )
 def test_risk_signals(text: str, code: str, policy: GuardrailPolicy) -> None:
