@@ -198,6 +198,8 @@ def _language(
     results: Sequence[AsrResult], words: Sequence[Sequence[AsrWord]], *, default: str | None
 ) -> str:
     """The language of the channel with the most speech."""
+    if default is not None and default.strip().lower() in ("", "auto"):
+        default = None
     if not results:
         return default or "en"
     best = max(range(len(results)), key=lambda i: (len(words[i]), results[i].language_probability))
