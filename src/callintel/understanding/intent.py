@@ -114,7 +114,12 @@ class IntentModel:
         share = OPENING_SHARE if n_open and n_rest else 1.0
         base = np.where(opening, share / max(n_open, 1), (1.0 - share) / max(n_rest, 1))
         relevance = 1.0 - proba[:, self._other] if self._other is not None else np.ones(len(pieces))
-        weight = (base * relevance).astype(np.float32)
+        # decisive pieces ("you charged me twice") outweigh vague ones ("when will that show up")
+        driver = proba.copy()
+        if self._other is not None:
+            driver[:, self._other] = 0.0
+        decisive = driver.max(axis=1) / np.maximum(driver.sum(axis=1), 1e-9)
+        weight = (base * relevance * decisive**2).astype(np.float32)
         return _Scored(tuple(pieces), proba, weight, self._combine(proba, weight, relevance))
 
     def _combine(self, proba: FloatArray, weight: FloatArray, relevance: FloatArray) -> dict[str, float]:
@@ -159,16 +164,13 @@ class IntentModel:
         return tuple(ranked[:MAX_SECONDARY])
 
     def _evidence(self, scored: _Scored, label: str) -> tuple[int, ...]:
-        """Turns of the pieces that state ``label`` most strongly (single turns first)."""
+        """Turns that state ``label`` most strongly; pairs of turns only when no single turn does."""
         col = self.labels.index(label)
         top = scored.proba.argmax(axis=1)
-        ranked = sorted(
-            (i for i in range(len(scored.pieces)) if top[i] == col),
-            key=lambda i: (len(scored.pieces[i].turns), -float(scored.proba[i, col] * (scored.weight[i] + 1e-3))),
-        )
+        stating = [i for i in range(len(scored.pieces)) if top[i] == col]
+        singles = [i for i in stating if len(scored.pieces[i].turns) == 1]
+        ranked = sorted(singles or stating, key=lambda i: -float(scored.proba[i, col] * (scored.weight[i] + 1e-3)))
         turns: list[int] = []
         for i in ranked:
-            for turn in scored.pieces[i].turns:
-                if turn not in turns and len(turns) < MAX_EVIDENCE:
-                    turns.append(turn)
-        return tuple(sorted(turns))
+            turns.extend(t for t in scored.pieces[i].turns if t not in turns)
+        return tuple(sorted(turns[:MAX_EVIDENCE]))

@@ -110,18 +110,25 @@ class SentimentModel:
         scored = tuple(self._turn(row, turn=t.index, speaker=t.speaker) for t, row in zip(turns, rows, strict=True))
         mean_conf = float(np.mean([s.confidence for s in scored]))
         return SentimentResult(
-            turns=scored, by_speaker=_by_speaker(scored), trend=_trend(transcript, scored),
+            turns=scored, by_speaker=_by_speaker(scored, rows if self._has_neutral else None),
+            trend=_trend(transcript, scored),
             low_confidence=mean_conf < self.low_confidence, model_version=version,
         )
 
 
-def _by_speaker(scored: Sequence[TurnSentiment]) -> dict[str, SpeakerSentiment]:
+def _by_speaker(scored: Sequence[TurnSentiment], rows: FloatArray | None) -> dict[str, SpeakerSentiment]:
+    """Each speaker's mean signed score, labelled by the most likely label on average.
+
+    Averaging probabilities (not thresholding the mean score) keeps an agent's apologies
+    ("I'm sorry to hear that"), each mostly neutral with a little negative, neutral overall.
+    """
     out: dict[str, SpeakerSentiment] = {}
     for speaker in ("agent", "customer", "unknown"):
-        scores = [s.score for s in scored if s.speaker == speaker]
-        if scores:
-            mean = float(np.mean(scores))
-            out[speaker] = SpeakerSentiment(_label_of(mean), round(mean, 4), len(scores))
+        mine = [i for i, s in enumerate(scored) if s.speaker == speaker]
+        if mine:
+            mean = float(np.mean([scored[i].score for i in mine]))
+            label = _label_of(mean) if rows is None else CANONICAL[int(rows[mine].mean(axis=0).argmax())]
+            out[speaker] = SpeakerSentiment(label, round(mean, 4), len(mine))
     return out
 
 
