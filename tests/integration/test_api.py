@@ -280,3 +280,25 @@ def test_openapi_documents_both_bodies_and_examples(client: TestClient) -> None:
     assert {"multipart/form-data", "application/json"} <= set(body)
     assert body["application/json"]["example"]["recording_url"].startswith("https://")
     assert "/v1/integrations/twilio/recording" in spec["paths"]
+
+
+def test_reanalyze_only_when_not_busy_and_queues_a_new_job(
+    client: TestClient, keys: dict[str, str], wav: bytes
+) -> None:
+    state = client.app.state.callintel  # type: ignore[attr-defined]
+    call_id = upload(client, keys["ingest"], wav).json()["id"]
+    busy = client.post(f"/v1/calls/{call_id}/reanalyze", headers=auth(keys["ingest"]))
+    assert (busy.status_code, busy.json()["code"]) == (409, "call_busy")
+    with transaction(state.sessions) as session:
+        call = repo.get_call(session, tenant_id="acme", call_id=call_id)
+        assert call is not None
+        call.status = "failed"
+        call.error_code = "audio_unreadable"
+    again = client.post(f"/v1/calls/{call_id}/reanalyze", headers=auth(keys["ingest"]))
+    assert again.status_code == 202 and again.json()["status"] == "queued"
+    detail = client.get(f"/v1/calls/{call_id}", headers=auth(keys["ingest"])).json()
+    assert detail["status"] == "queued" and detail["error"] is None
+    with state.sessions() as session:
+        from callintel.storage.models import Job
+
+        assert session.query(Job).filter(Job.call_id == call_id).count() == 2
