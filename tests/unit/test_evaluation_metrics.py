@@ -330,3 +330,26 @@ def test_printed_and_json_report() -> None:
     assert doc["flags"]["micro"]["precision"] == 1.0
     assert doc["wer"]["wer"] == 0.1
     assert json.dumps(doc)
+
+
+@pytest.mark.parametrize("fmt", ["ulaw8k", "opus", "mp3"])
+def test_devset_stereo_channels_do_not_bleed(fmt: str) -> None:
+    """Each speaker is only on their own channel (coupled-stereo codecs once leaked 7-14 dB)."""
+    import numpy as np
+
+    from callintel.audio.decode import AudioLimits, decode_audio
+
+    entries = [json.loads(line) for line in (DEVSET / "manifest.jsonl").read_text().splitlines()]
+    entry = next(e for e in entries if e["format"] == fmt and e["channels"] == 2)
+    audio = decode_audio(DEVSET / entry["audio"], limits=AudioLimits())
+    left = entry["channel_map"].split(",")[0]
+    own = other = 0.0
+    times = entry["turns"]
+    for i, turn in enumerate(times):
+        if any(j != i and t["start"] < turn["end"] and turn["start"] < t["end"] for j, t in enumerate(times)):
+            continue  # overlapping speech is on both channels by design
+        ch = 0 if turn["speaker"] == left else 1
+        span = slice(int(turn["start"] * audio.sample_rate), int(turn["end"] * audio.sample_rate))
+        own += float(np.square(audio.channels[ch][span]).sum())
+        other += float(np.square(audio.channels[1 - ch][span]).sum())
+    assert 10 * np.log10(own / other) > 25
