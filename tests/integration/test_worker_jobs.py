@@ -239,3 +239,45 @@ def test_worker_download_refuses_private_urls(ctx: WorkerContext, tmp_path: Path
         call = Call(id="c", tenant_id="acme", recording_url=url, source="url")
         with pytest.raises(FetchBlocked):
             download(ctx, call)
+
+
+def test_transient_errors_are_retried_then_fail_without_counting_as_crashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real task, run eagerly: a recording server answering 503 is tried 1 + N times."""
+    from callintel.config import FetchSettings
+    from callintel.worker import tasks
+    from callintel.worker.app import ANALYZE_TASK
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        hits = 0
+
+        def do_GET(self) -> None:
+            type(self).hits += 1
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    monkeypatch.setattr(tasks, "MAX_TRANSIENT_RETRIES", 2)
+    settings = Settings(data_dir=tmp_path, fetch=FetchSettings(allow_private=True))
+    run_migrations(settings.resolved_database_url())
+    app = create_celery(settings)
+    app.conf.task_always_eager = True
+    ctx = context_for(app)
+    url = f"http://127.0.0.1:{srv.server_address[1]}/a.wav"
+    with transaction(ctx.sessions) as s:
+        call = repo.create_call(s, repo.NewCall(tenant_id="acme", recording_url=url, source="url"))
+        job = repo.create_job(s, call_id=call.id, deadline_s=60)
+        call_id, job_id, task_id = call.id, job.id, job.task_id
+    app.tasks[ANALYZE_TASK].apply(args=[call_id, job_id], task_id=task_id)
+    srv.shutdown()
+    with ctx.sessions() as s:
+        call_row, job_row = s.get(Call, call_id), s.get(Job, job_id)
+        assert call_row is not None and job_row is not None
+        assert (call_row.status, call_row.error_code) == ("failed", "fetch_transient")
+        assert (job_row.attempts, job_row.deliveries, Busy.hits) == (2, 1, 3)
