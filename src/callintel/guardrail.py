@@ -168,7 +168,7 @@ class GuardrailPolicy(BaseModel):
     low_confidence: LowConfidenceRule = LowConfidenceRule(priority="low")
     self_service_dead_end: DeadEndRule = DeadEndRule()
     combinations: tuple[Combination, ...] = ()
-    notify_on: tuple[Decision, ...] = ("require",)
+    notify_on: tuple[Decision, ...] = ("suggest", "require")
     """Decisions the service sends a ``call.escalated`` webhook for."""
     review_on: tuple[Decision, ...] = ("suggest", "require")
     """Decisions the service lists in the review queue."""
@@ -318,15 +318,23 @@ def _negated(text: str, start: int) -> bool:
     return _NEGATION.search(reach) is not None
 
 
+@lru_cache(maxsize=256)
+def _combined(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One alternation per rule: a single scan of each sentence instead of one per pattern."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+@lru_cache(maxsize=65536)
+def _hit(text: str, patterns: tuple[str, ...]) -> bool:
+    """Cached per sentence: a live session re-decides on a growing transcript each utterance."""
+    return any(not _negated(text, found.start()) for found in _combined(patterns).finditer(text))
+
+
 def _matches(sentences: Sequence[_Sentence], patterns: Sequence[str]) -> list[_Sentence]:
-    hits: list[_Sentence] = []
-    for sentence in sentences:
-        for pattern in patterns:
-            found = _compile(pattern).search(sentence.text)
-            if found and not _negated(sentence.text, found.start()):
-                hits.append(sentence)
-                break
-    return hits
+    if not patterns:
+        return []
+    key = tuple(patterns)
+    return [sentence for sentence in sentences if _hit(sentence.text, key)]
 
 
 def _turns(items: Iterable[int]) -> tuple[int, ...]:
@@ -520,8 +528,19 @@ def _beyond_authority(ctx: _Context) -> EscalationReason | None:
     )
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+@lru_cache(maxsize=65536)
+def _similar(a: tuple[str, ...], b: tuple[str, ...], threshold: float) -> bool:
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    # the cheap upper bounds rule most pairs out before the full ratio
+    return (
+        matcher.real_quick_ratio() >= threshold
+        and matcher.quick_ratio() >= threshold
+        and matcher.ratio() >= threshold
+    )
 
 
 def _dead_end(ctx: _Context) -> EscalationReason | None:
@@ -533,7 +552,7 @@ def _dead_end(ctx: _Context) -> EscalationReason | None:
     long_turns = [(index, words) for index, words in candidates if len(words) >= rule.min_words]
     for i, (index, words) in enumerate(long_turns):
         for earlier, other in long_turns[max(0, i - rule.lookback):i]:
-            if difflib.SequenceMatcher(None, other, words, autojunk=False).ratio() >= rule.similarity:
+            if _similar(other, words, rule.similarity):
                 turns += [earlier, index]
                 details.append(f"turn {index} repeats turn {earlier}")
                 break

@@ -462,8 +462,10 @@ def test_escalation_json_shape(policy: GuardrailPolicy) -> None:
 def test_review_helpers(policy: GuardrailPolicy) -> None:
     urgent = decide(GuardrailInput(transcript=call("A: Hi.", "C: My account was hacked.")), policy=policy)
     suggest = decide(GuardrailInput(transcript=call("A: Hi.", "C: I already told you that.")), policy=policy)
-    assert should_notify(urgent, policy=policy) and not should_notify(suggest, policy=policy)
+    assert should_notify(urgent, policy=policy) and should_notify(suggest, policy=policy)
     assert needs_review(suggest, policy=policy)
+    quiet = parse_policy("notify_on: [require]\n")
+    assert should_notify(urgent, policy=quiet) and not should_notify(suggest, policy=quiet)
     assert sorted([suggest, urgent], key=review_rank, reverse=True)[0] is urgent
 
 
@@ -484,17 +486,38 @@ def test_live_warning_arrives_with_the_triggering_utterance(policy: GuardrailPol
     assert previous is not None and previous.decision == "suggest"
 
 
-def test_live_decision_is_fast(policy: GuardrailPolicy) -> None:
-    base = ["A: Could you tell me more about the problem you are having today?",
-            "C: The device keeps restarting whenever I open the settings page on the app.",
-            "A: Thanks, I'll note that down and check our known issues list.",
-            "C: I also noticed that the battery drains quickly after the latest update."]
-    long_call = call(*(base * 50))  # 200 turns
-    labels = ["neu"] * 100
-    inp = GuardrailInput(transcript=long_call, sentiment=sentiment_for(long_call, labels))
-    decide(inp, policy=policy)
-    started = time.perf_counter()
-    for _ in range(5):
+def varied_call(n_turns: int, seed: int) -> Transcript:
+    """A long call whose sentences are all new (nothing cached from earlier runs)."""
+    topics = ["router", "invoice", "parcel", "password", "thermostat", "subscription", "battery", "app"]
+    lines = []
+    for i in range(n_turns):
+        topic = topics[(i * 7 + seed) % len(topics)]
+        if i % 2:
+            lines.append(f"C: The {topic} issue number {seed}-{i} started after the update on day {i}.")
+        else:
+            lines.append(f"A: Thanks, let me check the {topic} record {seed}-{i} for you right now.")
+    return call(*lines)
+
+
+def test_decision_is_fast_on_a_long_call(policy: GuardrailPolicy) -> None:
+    timings = []
+    for seed in range(3):
+        transcript = varied_call(200, seed)
+        inp = GuardrailInput(transcript=transcript, sentiment=sentiment_for(transcript, ["neu"] * 100))
+        started = time.perf_counter()
         decide(inp, policy=policy)
-    per_call_ms = (time.perf_counter() - started) / 5 * 1000
-    assert per_call_ms < 100, per_call_ms
+        timings.append((time.perf_counter() - started) * 1000)
+    assert min(timings) < 100, timings  # a 200-turn call, nothing cached
+
+
+def test_live_decisions_are_incremental(policy: GuardrailPolicy) -> None:
+    transcript = varied_call(200, 99)
+    previous = None
+    worst = 0.0
+    for n in range(150, 201):
+        partial = Transcript(turns=transcript.turns[:n], language="en", duration_s=4.0 * n, channels=2)
+        started = time.perf_counter()
+        live = decide_live(GuardrailInput(transcript=partial), policy=policy, previous=previous)
+        previous = live.escalation
+        worst = max(worst, (time.perf_counter() - started) * 1000) if n > 150 else worst
+    assert worst < 50, worst  # one utterance more than the last call: earlier sentences are cached
