@@ -174,12 +174,29 @@ def container(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_commands_and_queues() -> None:
-    assert container(find("Deployment", "callintel-api"))["args"][:2] == ["callintel", "serve"]
+    api = container(find("Deployment", "callintel-api"))["args"]
+    # API only (the workers are their own Deployments), listening on all interfaces
+    assert api[:2] == ["callintel", "serve"] and "--no-worker" in api
+    assert api[api.index("--host") + 1] == "0.0.0.0"
     worker = container(find("Deployment", "callintel-worker"))["args"]
     assert worker[:2] == ["callintel", "worker"] and worker[worker.index("--queues") + 1] == "analysis"
     hooks = container(find("Deployment", "callintel-webhook-worker"))["args"]
     assert hooks[hooks.index("--queues") + 1] == "webhooks"
+    # the migration Job owns the schema: workers must not race it
+    assert "--no-migrate" in worker and "--no-migrate" in hooks
     assert container(find("Job", "callintel-migrate"))["args"] == ["callintel", "db", "upgrade"]
+
+
+def test_commands_parse_with_the_real_cli() -> None:
+    from callintel.cli import build_parser
+
+    parser = build_parser()
+    commands = [args for w in workloads() if (args := container(w).get("args", [""]))[0] == "callintel"]
+    steps = dict(instructions())
+    commands.append(json.loads(steps["CMD"]))
+    assert len(commands) == 5
+    for command in commands:
+        parser.parse_args(command[1:])  # SystemExit (a failure) on an unknown flag or subcommand
 
 
 def test_api_probes_and_service_wiring() -> None:
