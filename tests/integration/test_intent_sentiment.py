@@ -155,8 +155,14 @@ def test_fresh_utterances_per_intent(intent_model: IntentModel) -> None:
 
 def test_paraphrases_agree(intent_model: IntentModel) -> None:
     paraphrases = {
-        "cancellation": ["I'm done with you, close my account", "get rid of my account, I'm finished with you"],
-        "billing": ["why have you taken more money than usual", "my direct debit was higher than it should be"],
+        "cancellation": [
+            "I'm done with you, close my account",
+            "get rid of my account, I'm finished with you",
+        ],
+        "billing": [
+            "why have you taken more money than usual",
+            "my direct debit was higher than it should be",
+        ],
         "order_status": ["has my stuff been sent out yet", "any news on when my parcel arrives"],
     }
     for label, texts in paraphrases.items():
@@ -183,17 +189,19 @@ def test_ambiguous_text_is_low_confidence(intent_model: IntentModel) -> None:
 
 
 def test_call_intent_uses_customer_opening_and_cites_turns(intent_model: IntentModel) -> None:
-    call = _turns([
-        ("agent", "Thanks for calling Northwind, this is Amy, how can I help?"),
-        ("customer", "hi yeah"),
-        ("customer", "so I've just looked at my statement and you've charged me twice for October"),
-        ("agent", "I'm sorry about that, can I take your account number?"),
-        ("customer", "yeah it's three three nine one two"),
-        ("agent", "Thank you. I can see both payments, I'll refund the duplicate now."),
-        ("customer", "okay great, and when will that show up"),
-        ("agent", "Three to five working days. Anything else?"),
-        ("customer", "no that's it thanks"),
-    ])
+    call = _turns(
+        [
+            ("agent", "Thanks for calling Northwind, this is Amy, how can I help?"),
+            ("customer", "hi yeah"),
+            ("customer", "so I've just looked at my statement and you've charged me twice for October"),
+            ("agent", "I'm sorry about that, can I take your account number?"),
+            ("customer", "yeah it's three three nine one two"),
+            ("agent", "Thank you. I can see both payments, I'll refund the duplicate now."),
+            ("customer", "okay great, and when will that show up"),
+            ("agent", "Three to five working days. Anything else?"),
+            ("customer", "no that's it thanks"),
+        ]
+    )
     result = intent_model.classify(call)
     assert result.label == "billing"
     assert not result.low_confidence and result.confidence >= 0.55
@@ -218,30 +226,49 @@ def test_long_call_keeps_opening_reason_and_lists_secondary(intent_model: Intent
 
 
 def test_mono_call_uses_all_turns(intent_model: IntentModel) -> None:
-    call = _turns([
-        ("unknown", "hello how can I help you today"),
-        ("unknown", "I'd like to book a time for a technician to come and install my new meter"),
-        ("unknown", "sure, I have Thursday morning or Friday afternoon"),
-    ])
+    call = _turns(
+        [
+            ("unknown", "hello how can I help you today"),
+            ("unknown", "I'd like to book a time for a technician to come and install my new meter"),
+            ("unknown", "sure, I have Thursday morning or Friday afternoon"),
+        ]
+    )
     assert intent_model.classify(call).label == "appointment"
 
 
 def test_tenant_taxonomy(embedder: Any) -> None:
     rows = {
-        "claim_new": ["I need to report a car accident", "someone crashed into my car yesterday",
-                      "I want to open a claim for water damage", "my phone was stolen and I want to claim",
-                      "how do I file a claim for my broken windscreen", "I'd like to make a claim on my policy"],
-        "claim_status": ["what's happening with my claim", "has my claim been approved yet",
-                         "I'm chasing up claim number four one two", "when will my claim be paid out",
-                         "is there any update on the assessor's report", "my claim has been open for weeks"],
-        "quote": ["how much would it cost to insure my van", "can I get a quote for home insurance",
-                  "I'm looking for a price on travel cover", "what would my premium be for a new driver",
-                  "quote me for contents insurance please", "how much is pet insurance for a puppy"],
+        "claim_new": [
+            "I need to report a car accident",
+            "someone crashed into my car yesterday",
+            "I want to open a claim for water damage",
+            "my phone was stolen and I want to claim",
+            "how do I file a claim for my broken windscreen",
+            "I'd like to make a claim on my policy",
+        ],
+        "claim_status": [
+            "what's happening with my claim",
+            "has my claim been approved yet",
+            "I'm chasing up claim number four one two",
+            "when will my claim be paid out",
+            "is there any update on the assessor's report",
+            "my claim has been open for weeks",
+        ],
+        "quote": [
+            "how much would it cost to insure my van",
+            "can I get a quote for home insurance",
+            "I'm looking for a price on travel cover",
+            "what would my premium be for a new driver",
+            "quote me for contents insurance please",
+            "how much is pet insurance for a puppy",
+        ],
     }
     examples = [Example(text=t, label=label) for label, texts in rows.items() for t in texts]
     model = IntentModel.from_examples(examples, embedder=embedder)
     assert set(model.labels) == set(rows)
-    assert model.classify_text("a lorry reversed into my car this morning, I need to claim").label == "claim_new"
+    assert (
+        model.classify_text("a lorry reversed into my car this morning, I need to claim").label == "claim_new"
+    )
     assert model.classify_text("any news on the claim I made last month?").label == "claim_status"
     assert model.classify_text("what would it cost to cover my motorbike").label == "quote"
 
@@ -290,17 +317,22 @@ def test_fresh_sentiment_per_utterance(sentiment_model: SentimentModel) -> None:
 
 
 def test_sentiment_turns_speakers_and_trend(sentiment_model: SentimentModel) -> None:
-    call = _turns([
-        ("agent", "Thank you for calling, you're speaking with Leo, how can I help?"),
-        ("customer", "I'm really angry, my internet has been down for three days and nobody has fixed it"),
-        ("agent", "I'm sorry to hear that, let me take a look at your line."),
-        ("customer", "this is ridiculous, I've already called twice"),
-        ("agent", "I can see a fault at the exchange, I've booked an engineer for tomorrow morning."),
-        ("customer", "okay"),
-        ("agent", "I've also added a credit for the days you were without service."),
-        ("customer", "oh that's great, thank you, I really appreciate that"),
-        ("customer", "thanks so much for your help"),
-    ])
+    call = _turns(
+        [
+            ("agent", "Thank you for calling, you're speaking with Leo, how can I help?"),
+            (
+                "customer",
+                "I'm really angry, my internet has been down for three days and nobody has fixed it",
+            ),
+            ("agent", "I'm sorry to hear that, let me take a look at your line."),
+            ("customer", "this is ridiculous, I've already called twice"),
+            ("agent", "I can see a fault at the exchange, I've booked an engineer for tomorrow morning."),
+            ("customer", "okay"),
+            ("agent", "I've also added a credit for the days you were without service."),
+            ("customer", "oh that's great, thank you, I really appreciate that"),
+            ("customer", "thanks so much for your help"),
+        ]
+    )
     result = sentiment_model.analyze(call)
     labels = {t.turn: t.label for t in result.turns}
     assert len(result.turns) == len(call.turns)
@@ -315,14 +347,16 @@ def test_sentiment_turns_speakers_and_trend(sentiment_model: SentimentModel) -> 
 
 
 def test_sentiment_worsening_and_mono(sentiment_model: SentimentModel) -> None:
-    call = _turns([
-        ("unknown", "hi, thanks for getting back to me so quickly"),
-        ("unknown", "of course, what can I do for you"),
-        ("unknown", "I was told my refund was processed"),
-        ("unknown", "I'm afraid there's no refund on the system"),
-        ("unknown", "what? that's unacceptable, I was promised it twice"),
-        ("unknown", "I'm absolutely furious, this is a disgrace"),
-    ])
+    call = _turns(
+        [
+            ("unknown", "hi, thanks for getting back to me so quickly"),
+            ("unknown", "of course, what can I do for you"),
+            ("unknown", "I was told my refund was processed"),
+            ("unknown", "I'm afraid there's no refund on the system"),
+            ("unknown", "what? that's unacceptable, I was promised it twice"),
+            ("unknown", "I'm absolutely furious, this is a disgrace"),
+        ]
+    )
     result = sentiment_model.analyze(call)
     assert set(result.by_speaker) == {"unknown"}
     assert result.trend is not None and result.trend.direction == "worsening"

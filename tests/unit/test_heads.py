@@ -165,7 +165,9 @@ def test_versions_latest_given_and_packaged_fallback(tmp_path: Path) -> None:
     (tmp_path / "intent" / ".20270101T000000Z-tmp.tmp").mkdir()  # half-written: ignored
     assert head_versions(tmp_path, "intent") == ["20260101T000000Z-aaaa", "20260202T000000Z-bbbb"]
     assert resolve_head_dir("intent", heads_dir=tmp_path).name == "20260202T000000Z-bbbb"
-    assert resolve_head_dir("intent", heads_dir=tmp_path, version="20260101T000000Z-aaaa").name.endswith("aaaa")
+    assert resolve_head_dir("intent", heads_dir=tmp_path, version="20260101T000000Z-aaaa").name.endswith(
+        "aaaa"
+    )
     with pytest.raises(ModelNotFound):
         resolve_head_dir("intent", heads_dir=tmp_path, version="nope")
     with pytest.raises(InvalidInput):
@@ -185,7 +187,9 @@ def test_packaged_heads_are_complete() -> None:
 
 def test_examples_file_parsing(tmp_path: Path) -> None:
     path = tmp_path / "ex.jsonl"
-    path.write_text('{"text": "hi", "label": "other"}\n\n{"text": "bill", "label": "billing", "group": "g"}\n')
+    path.write_text(
+        '{"text": "hi", "label": "other"}\n\n{"text": "bill", "label": "billing", "group": "g"}\n'
+    )
     examples = load_examples(path)
     assert examples == [Example("hi", "other"), Example("bill", "billing", "g")]
     path.write_text('{"text": "hi"\n')
@@ -193,7 +197,12 @@ def test_examples_file_parsing(tmp_path: Path) -> None:
         load_examples(path)
     with pytest.raises(InvalidInput):
         load_examples(tmp_path / "none.jsonl")
-    for bad in ([{"text": "", "label": "x"}], [{"text": "a"}], ["text"], [{"text": "a", "label": "x", "group": 3}]):
+    for bad in (
+        [{"text": "", "label": "x"}],
+        [{"text": "a"}],
+        ["text"],
+        [{"text": "a", "label": "x", "group": 3}],
+    ):
         with pytest.raises(InvalidInput):
             parse_examples(bad)
 

@@ -20,7 +20,9 @@ class KeywordClassifier:
     name = "keywords"
     version = "test-1"
 
-    def __init__(self, labels: Sequence[str], rules: dict[str, Sequence[float]], default: Sequence[float]) -> None:
+    def __init__(
+        self, labels: Sequence[str], rules: dict[str, Sequence[float]], default: Sequence[float]
+    ) -> None:
         self.labels = tuple(labels)
         self.rules = {k: np.asarray(v, dtype=np.float32) for k, v in rules.items()}
         self.default = np.asarray(default, dtype=np.float32)
@@ -56,12 +58,14 @@ def _intent() -> tuple[IntentModel, KeywordClassifier]:
 
 def test_customer_turns_only_and_chatter_ignored() -> None:
     model, clf = _intent()
-    call = _call([
-        ("agent", "you want to cancel the account? we charged you"),
-        ("customer", "hi there how are you"),
-        ("customer", "you charged me twice this month"),
-        ("customer", "okay thanks bye then"),
-    ])
+    call = _call(
+        [
+            ("agent", "you want to cancel the account? we charged you"),
+            ("customer", "hi there how are you"),
+            ("customer", "you charged me twice this month"),
+            ("customer", "okay thanks bye then"),
+        ]
+    )
     result = model.classify(call)
     assert result.label == "billing" and not result.low_confidence
     assert result.confidence > 0.8
@@ -72,8 +76,14 @@ def test_customer_turns_only_and_chatter_ignored() -> None:
 
 def test_short_turns_skipped_and_pairs_scored() -> None:
     model, clf = _intent()
-    call = _call([("customer", "yes"), ("customer", "I was charged for nothing"), ("customer", "ok"),
-                  ("customer", "and then another thing")])
+    call = _call(
+        [
+            ("customer", "yes"),
+            ("customer", "I was charged for nothing"),
+            ("customer", "ok"),
+            ("customer", "and then another thing"),
+        ]
+    )
     model.classify(call)
     assert "yes" not in clf.seen and "ok" not in clf.seen
     assert "I was charged for nothing and then another thing" in clf.seen
@@ -107,7 +117,9 @@ def test_opening_outweighs_a_long_tail() -> None:
 
 def test_mono_and_empty_calls() -> None:
     model, _ = _intent()
-    result = model.classify(_call([("unknown", "thanks for calling today"), ("unknown", "please cancel my plan")]))
+    result = model.classify(
+        _call([("unknown", "thanks for calling today"), ("unknown", "please cancel my plan")])
+    )
     assert result.label == "cancellation" and result.turns == (1,)
     empty = model.classify(_call([]))
     assert empty.label == "other" and empty.low_confidence and empty.confidence == 0.0
@@ -136,19 +148,28 @@ def _sentiment(labels: Sequence[str] = ("negative", "neutral", "positive")) -> S
 
 def test_turn_scores_speakers_and_improving_trend() -> None:
     model = _sentiment()
-    call = _call([
-        ("agent", "hello how can I help"),
-        ("customer", "I am angry about this"),
-        ("agent", "I'm sorry to hear that"),
-        ("agent", "I'm so sorry again"),
-        ("customer", "hmm okay"),
-        ("customer", "right so"),
-        ("agent", "it's fixed now"),
-        ("customer", "thanks a lot"),
-    ])
+    call = _call(
+        [
+            ("agent", "hello how can I help"),
+            ("customer", "I am angry about this"),
+            ("agent", "I'm sorry to hear that"),
+            ("agent", "I'm so sorry again"),
+            ("customer", "hmm okay"),
+            ("customer", "right so"),
+            ("agent", "it's fixed now"),
+            ("customer", "thanks a lot"),
+        ]
+    )
     result = model.analyze(call)
     assert [t.label for t in result.turns] == [
-        "neutral", "negative", "neutral", "neutral", "neutral", "neutral", "neutral", "positive"
+        "neutral",
+        "negative",
+        "neutral",
+        "neutral",
+        "neutral",
+        "neutral",
+        "neutral",
+        "positive",
     ]
     assert result.turns[1].score == pytest.approx(-0.88, abs=1e-3)
     assert result.turns[1].confidence == pytest.approx(0.9, abs=1e-3)
@@ -157,14 +178,20 @@ def test_turn_scores_speakers_and_improving_trend() -> None:
     assert result.by_speaker["customer"].turns == 4
     assert result.trend is not None
     assert result.trend.direction == "improving"
-    assert result.trend.start == pytest.approx(-0.88, abs=1e-3) and result.trend.end == pytest.approx(0.88, abs=1e-3)
+    assert result.trend.start == pytest.approx(-0.88, abs=1e-3) and result.trend.end == pytest.approx(
+        0.88, abs=1e-3
+    )
 
 
 def test_worsening_stable_and_no_trend() -> None:
     model = _sentiment()
-    worse = model.analyze(_call([("customer", "thanks"), ("customer", "x"), ("customer", "y"), ("customer", "angry")]))
+    worse = model.analyze(
+        _call([("customer", "thanks"), ("customer", "x"), ("customer", "y"), ("customer", "angry")])
+    )
     assert worse.trend is not None and worse.trend.direction == "worsening"
-    stable = model.analyze(_call([("customer", "a"), ("customer", "b"), ("customer", "c"), ("customer", "d")]))
+    stable = model.analyze(
+        _call([("customer", "a"), ("customer", "b"), ("customer", "c"), ("customer", "d")])
+    )
     assert stable.trend is not None and stable.trend.direction == "stable"
     single = model.analyze(_call([("agent", "hello"), ("customer", "angry")]))
     assert single.trend is None
@@ -183,9 +210,15 @@ def test_two_label_model_derives_neutral_from_score() -> None:
 @pytest.mark.parametrize(
     ("name", "index", "count", "expected"),
     [
-        ("NEGATIVE", 0, 2, "negative"), ("Neutral", 1, 3, "neutral"), ("pos", 2, 3, "positive"),
-        ("LABEL_0", 0, 3, "negative"), ("LABEL_1", 1, 3, "neutral"), ("LABEL_1", 1, 2, "positive"),
-        ("1 star", 0, 5, "negative"), ("3 stars", 2, 5, "neutral"), ("5 stars", 4, 5, "positive"),
+        ("NEGATIVE", 0, 2, "negative"),
+        ("Neutral", 1, 3, "neutral"),
+        ("pos", 2, 3, "positive"),
+        ("LABEL_0", 0, 3, "negative"),
+        ("LABEL_1", 1, 3, "neutral"),
+        ("LABEL_1", 1, 2, "positive"),
+        ("1 star", 0, 5, "negative"),
+        ("3 stars", 2, 5, "neutral"),
+        ("5 stars", 4, 5, "positive"),
     ],
 )
 def test_canonical_label(name: str, index: int, count: int, expected: str) -> None:

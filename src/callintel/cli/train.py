@@ -11,20 +11,35 @@ from callintel.understanding.training import KINDS
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "train", help="train the intent or sentiment head from labelled examples",
+        "train",
+        help="train the intent or sentiment head from labelled examples",
         description="Train a head over sentence embeddings. Without --out the head is published as a "
         "new version under <models.heads_dir or models.cache_dir/heads>/<kind>/<version>/.",
     )
     parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("--data", type=Path, default=None,
-                        help="JSON-lines examples {text, label[, group]} (default models/<kind>/examples.jsonl)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="JSON-lines examples {text, label[, group]} (default models/<kind>/examples.jsonl)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the head folder exactly here")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same data + seed = same weights)")
     parser.add_argument("--holdout", type=float, default=0.2, help="share of examples held out for accuracy")
+    parser.add_argument(
+        "--from-corrections",
+        action="store_true",
+        help="add reviewer corrections from the database and publish a new ACTIVE version, "
+        "printing before/after accuracy (see callintel.cli.retrain)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.from_corrections:
+        from callintel.cli.retrain import run_from_corrections
+
+        return run_from_corrections(args)
     from callintel.config import get_settings
     from callintel.ml.registry import ModelManager
     from callintel.understanding.training import (

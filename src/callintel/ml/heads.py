@@ -84,11 +84,16 @@ class HeadMeta:
     def from_dict(cls, data: dict[str, Any]) -> HeadMeta:
         try:
             return cls(
-                name=str(data["name"]), version=str(data["version"]),
-                labels=tuple(str(x) for x in data["labels"]), embedder=str(data["embedder"]),
-                dim=int(data["dim"]), trained_at=str(data["trained_at"]),
-                data_sha256=str(data.get("data_sha256", "")), seed=int(data.get("seed", 0)),
-                metrics=dict(data.get("metrics", {})), format=int(data.get("format", FORMAT_VERSION)),
+                name=str(data["name"]),
+                version=str(data["version"]),
+                labels=tuple(str(x) for x in data["labels"]),
+                embedder=str(data["embedder"]),
+                dim=int(data["dim"]),
+                trained_at=str(data["trained_at"]),
+                data_sha256=str(data.get("data_sha256", "")),
+                seed=int(data.get("seed", 0)),
+                metrics=dict(data.get("metrics", {})),
+                format=int(data.get("format", FORMAT_VERSION)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"head meta.json is invalid: {exc}") from exc
@@ -103,9 +108,7 @@ def softmax(logits: FloatArray) -> FloatArray:
 class EmbeddingHead:
     """Logistic regression over an embedder's vectors; implements ``Classifier``."""
 
-    def __init__(
-        self, *, embedder: Embedder, weights: FloatArray, bias: FloatArray, meta: HeadMeta
-    ) -> None:
+    def __init__(self, *, embedder: Embedder, weights: FloatArray, bias: FloatArray, meta: HeadMeta) -> None:
         if weights.shape != (len(meta.labels), meta.dim) or bias.shape != (len(meta.labels),):
             raise ModelError("head weights do not match its labels and dimension")
         if embedder.name != meta.embedder or embedder.dim != meta.dim:
@@ -204,9 +207,7 @@ def _report(
 ) -> TrainReport:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    p, r, f, s = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(classes), zero_division=0
-    )
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(classes), zero_division=0)
     per_label = {
         label: LabelMetrics(round(float(p[i]), 4), round(float(r[i]), 4), round(float(f[i]), 4), int(s[i]))
         for i, label in enumerate(classes)
@@ -214,8 +215,13 @@ def _report(
     accuracy = float(np.mean([a == b for a, b in zip(y_true, y_pred, strict=True)]))
     matrix = confusion_matrix(y_true, y_pred, labels=list(classes)).tolist()
     return TrainReport(
-        accuracy=round(accuracy, 4), per_label=per_label, n_train=n_train, n_test=len(y_true),
-        seed=seed, labels=classes, confusion=matrix,
+        accuracy=round(accuracy, 4),
+        per_label=per_label,
+        n_train=n_train,
+        n_test=len(y_true),
+        seed=seed,
+        labels=classes,
+        confusion=matrix,
     )
 
 
@@ -250,9 +256,15 @@ def train_head(
     weights, bias = _fit(vectors, labels, classes=classes, c=c, seed=seed)
     digest = data_digest(texts, labels)
     meta = HeadMeta(
-        name=name, version=version or new_version(digest), labels=classes, embedder=embedder.name,
-        dim=int(vectors.shape[1]), trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        data_sha256=digest, seed=seed, metrics=report.to_dict(),
+        name=name,
+        version=version or new_version(digest),
+        labels=classes,
+        embedder=embedder.name,
+        dim=int(vectors.shape[1]),
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        data_sha256=digest,
+        seed=seed,
+        metrics=report.to_dict(),
     )
     return EmbeddingHead(embedder=embedder, weights=weights, bias=bias, meta=meta), report
 
@@ -295,8 +307,10 @@ class HFSequenceClassifier:
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             model = AutoModelForSequenceClassification.from_pretrained(str(folder), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFound(f"cannot load Hugging Face model from {folder}: {exc}", path=str(folder)) from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelNotFound(
+                f"cannot load Hugging Face model from {folder}: {exc}", path=str(folder)
+            ) from exc
         model.eval()
         self._model = model
         self._torch = torch
@@ -305,7 +319,7 @@ class HFSequenceClassifier:
         self.name = f"hf:{folder.name}"
         config_bytes = (folder / "config.json").read_bytes()
         self.version = hashlib.sha256(config_bytes).hexdigest()[:12]
-        self._max_length = max_length
+        self._max_length = _input_limit(model.config, max_length)
         self._batch_size = batch_size
         self._lock = threading.Lock()
 
@@ -324,6 +338,20 @@ class HFSequenceClassifier:
         return np.concatenate(rows, axis=0)
 
 
+def _input_limit(config: Any, wanted: int) -> int:
+    """Tokens per text the model accepts: its position table caps it (RoBERTa-style models
+    reserve two positions for the padding offset)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return wanted
+    if (
+        "roberta" in str(getattr(config, "model_type", ""))
+        or getattr(config, "model_type", "") == "camembert"
+    ):
+        positions -= 2
+    return max(8, min(wanted, positions))
+
+
 def packaged_head_dir(kind: str) -> Path:
     """The head shipped inside the package for ``kind`` (``intent``, ``sentiment``)."""
     root = resources.files("callintel") / "resources" / "heads" / kind
@@ -336,7 +364,8 @@ def head_versions(heads_dir: Path, kind: str) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(
-        p.name for p in root.iterdir()
+        p.name
+        for p in root.iterdir()
         if not p.name.startswith(".") and (p / HEAD_META).is_file() and (p / HEAD_WEIGHTS).is_file()
     )
 

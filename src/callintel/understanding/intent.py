@@ -113,7 +113,9 @@ class IntentModel:
         n_open, n_rest = int(opening.sum()), int((~opening).sum())
         share = OPENING_SHARE if n_open and n_rest else 1.0
         base = np.where(opening, share / max(n_open, 1), (1.0 - share) / max(n_rest, 1))
-        relevance = 1.0 - proba[:, self._other] if self._other is not None else np.ones(len(pieces))
+        relevance = np.ones(len(pieces), dtype=np.float32)
+        if self._other is not None:
+            relevance = (1.0 - proba[:, self._other]).astype(np.float32)
         # decisive pieces ("you charged me twice") outweigh vague ones ("when will that show up")
         driver = proba.copy()
         if self._other is not None:
@@ -143,9 +145,11 @@ class IntentModel:
         low = confidence < self.low_confidence
         primary = OTHER if low else best
         return IntentResult(
-            label=primary, confidence=round(confidence, 4),
+            label=primary,
+            confidence=round(confidence, 4),
             secondary=self._secondary(scored, exclude=primary),
-            turns=self._evidence(scored, best), low_confidence=low,
+            turns=self._evidence(scored, best),
+            low_confidence=low,
             model_version=self.classifier.version,
         )
 
@@ -158,7 +162,11 @@ class IntentModel:
             local = 0.5 * float(stated.max()) if stated.size else 0.0
             scores[label] = max(scored.final[label], local)
         ranked = sorted(
-            (LabelScore(label, round(s, 4)) for label, s in scores.items() if label != exclude and s >= SECONDARY_MIN),
+            (
+                LabelScore(label, round(s, 4))
+                for label, s in scores.items()
+                if label != exclude and s >= SECONDARY_MIN
+            ),
             key=lambda item: -item.confidence,
         )
         return tuple(ranked[:MAX_SECONDARY])
@@ -169,7 +177,9 @@ class IntentModel:
         top = scored.proba.argmax(axis=1)
         stating = [i for i in range(len(scored.pieces)) if top[i] == col]
         singles = [i for i in stating if len(scored.pieces[i].turns) == 1]
-        ranked = sorted(singles or stating, key=lambda i: -float(scored.proba[i, col] * (scored.weight[i] + 1e-3)))
+        ranked = sorted(
+            singles or stating, key=lambda i: -float(scored.proba[i, col] * (scored.weight[i] + 1e-3))
+        )
         turns: list[int] = []
         for i in ranked:
             turns.extend(t for t in scored.pieces[i].turns if t not in turns)

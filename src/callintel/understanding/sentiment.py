@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -41,16 +42,16 @@ _STARS = re.compile(r"^([1-5])\s*stars?$")
 def canonical_label(name: str, *, index: int, count: int) -> SentimentLabel:
     """Map a model's label name (``NEGATIVE``, ``LABEL_2``, ``4 stars``...) onto ours."""
     low = name.strip().lower()
-    for prefix, label in (("neg", "negative"), ("neu", "neutral"), ("pos", "positive")):
-        if low.startswith(prefix):
-            return label  # type: ignore[return-value]
+    for label in CANONICAL:
+        if low.startswith(label[:3]):
+            return label
     stars = _STARS.match(low)
     if stars:
         value = int(stars.group(1))
         return "negative" if value <= 2 else "neutral" if value == 3 else "positive"
     if low.startswith("label_") and count in (2, 3):
-        order = ("negative", "positive") if count == 2 else CANONICAL
-        return order[index]  # type: ignore[return-value]
+        order: tuple[SentimentLabel, ...] = ("negative", "positive") if count == 2 else CANONICAL
+        return order[index]
     raise ConfigError(f"sentiment model label '{name}' is not negative/neutral/positive", label=name)
 
 
@@ -107,12 +108,16 @@ class SentimentModel:
         if not turns:
             return SentimentResult((), {}, None, low_confidence=True, model_version=version)
         rows = self.probabilities([t.text for t in turns])
-        scored = tuple(self._turn(row, turn=t.index, speaker=t.speaker) for t, row in zip(turns, rows, strict=True))
+        scored = tuple(
+            self._turn(row, turn=t.index, speaker=t.speaker) for t, row in zip(turns, rows, strict=True)
+        )
         mean_conf = float(np.mean([s.confidence for s in scored]))
         return SentimentResult(
-            turns=scored, by_speaker=_by_speaker(scored, rows if self._has_neutral else None),
+            turns=scored,
+            by_speaker=_by_speaker(scored, rows if self._has_neutral else None),
             trend=_trend(transcript, scored),
-            low_confidence=mean_conf < self.low_confidence, model_version=version,
+            low_confidence=mean_conf < self.low_confidence,
+            model_version=version,
         )
 
 
@@ -147,8 +152,11 @@ def _quarters(turns: Sequence[Turn], duration: float) -> tuple[list[int], list[i
 def _trend(transcript: Transcript, scored: Sequence[TurnSentiment]) -> SentimentTrend | None:
     """The customer's (else everyone's, on unlabelled calls) first vs last quarter."""
     has_customer = any(t.speaker == "customer" for t in transcript.turns)
-    picked = [(t, s) for t, s in zip(transcript.turns, scored, strict=True)
-              if t.speaker == "customer" or not has_customer]
+    picked = [
+        (t, s)
+        for t, s in zip(transcript.turns, scored, strict=True)
+        if t.speaker == "customer" or not has_customer
+    ]
     if len(picked) < 2:
         return None
     end_time = max(transcript.duration_s, max(t.end for t, _ in picked))
@@ -156,5 +164,7 @@ def _trend(transcript: Transcript, scored: Sequence[TurnSentiment]) -> Sentiment
     start = float(np.mean([picked[i][1].score for i in first]))
     end = float(np.mean([picked[i][1].score for i in last]))
     delta = end - start
-    direction = "improving" if delta > TREND_BAND else "worsening" if delta < -TREND_BAND else "stable"
+    direction: Literal["improving", "worsening", "stable"] = (
+        "improving" if delta > TREND_BAND else "worsening" if delta < -TREND_BAND else "stable"
+    )
     return SentimentTrend(round(start, 4), round(end, 4), round(delta, 4), direction)

@@ -19,8 +19,14 @@ from callintel.ml.heads import EmbeddingHead, TrainReport, train_head
 from callintel.ml.protocols import Embedder
 
 INTENT_LABELS = (
-    "billing", "technical_support", "order_status", "product_inquiry",
-    "complaint", "cancellation", "appointment", "other",
+    "billing",
+    "technical_support",
+    "order_status",
+    "product_inquiry",
+    "complaint",
+    "cancellation",
+    "appointment",
+    "other",
 )
 SENTIMENT_LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 KINDS = ("intent", "sentiment")
@@ -80,8 +86,13 @@ def train_examples(
     if not examples:
         raise InvalidInput(f"no {kind} examples to train on")
     return train_head(
-        [e.text for e in examples], [e.label for e in examples], embedder=embedder, seed=seed,
-        holdout=holdout, name=kind, groups=_groups(examples),
+        [e.text for e in examples],
+        [e.label for e in examples],
+        embedder=embedder,
+        seed=seed,
+        holdout=holdout,
+        name=kind,
+        groups=_groups(examples),
     )
 
 
@@ -107,9 +118,11 @@ def model_card(head: EmbeddingHead, report: TrainReport, *, data_name: str) -> s
     meta = head.meta
     acc = "n/a (no held-out split)" if report.accuracy is None else f"{report.accuracy:.3f}"
     lines = [
-        f"# {meta.name} head {meta.version}", "",
+        f"# {meta.name} head {meta.version}",
+        "",
         f"- Labels: {', '.join(meta.labels)}",
-        f"- Features: sentence embeddings from `{meta.embedder}` ({meta.dim}-d; all-MiniLM-L6-v2, Apache-2.0)",
+        f"- Features: sentence embeddings from `{meta.embedder}` ({meta.dim}-d)"
+        " (all-MiniLM-L6-v2, Apache-2.0)",
         "- Model: multinomial logistic regression (scikit-learn, balanced class weights),"
         " stored as `head.npz` (weights, bias) + `meta.json`; no pickle",
         f"- Training data: `{data_name}` (sha256 `{meta.data_sha256[:16]}`), {report.n_train + report.n_test}"
@@ -117,11 +130,17 @@ def model_card(head: EmbeddingHead, report: TrainReport, *, data_name: str) -> s
         f"- Seed: {meta.seed}; trained at {meta.trained_at}",
         f"- Held-out accuracy: {acc} on {report.n_test} examples (variants of one sentence kept on one side);"
         " the shipped weights are then refit on all examples",
-        "", "| label | precision | recall | f1 | support |", "|---|---|---|---|---|",
+        "",
+        "| label | precision | recall | f1 | support |",
+        "|---|---|---|---|---|",
     ]
     for label, m in report.per_label.items():
         lines.append(f"| {label} | {m.precision:.3f} | {m.recall:.3f} | {m.f1:.3f} | {m.support} |")
-    lines += ["", "Limits: English only; trained on short contact-centre utterances; see models/README.md.", ""]
+    lines += [
+        "",
+        "Limits: English only; trained on short contact-centre utterances; see models/README.md.",
+        "",
+    ]
     return "\n".join(lines)
 
 
