@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from callintel.ml.protocols import FloatArray
+
+CACHE_SIZE = 2048
+"""Recent texts whose vectors are kept (384 floats each, about 3 MB in all)."""
+CACHE_BATCH = 16
+"""Calls with more texts than this (bulk indexing) bypass the cache."""
 
 
 class SentenceEmbedder:
@@ -25,13 +31,31 @@ class SentenceEmbedder:
         dim = self._model.get_sentence_embedding_dimension()
         self.dim = int(dim) if dim else 384
         self._lock = threading.Lock()
+        self._recent: OrderedDict[str, FloatArray] = OrderedDict()
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) > CACHE_BATCH:
+            with self._lock:
+                return self._encode(texts)
+        # Live assist embeds one utterance for intent, sentiment and flags in turn: a small LRU
+        # of recent texts makes that one forward pass instead of three.
         with self._lock:
-            vectors = self._model.encode(
-                list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            missing = [t for t in dict.fromkeys(texts) if t not in self._recent]
+            if missing:
+                for text, vec in zip(missing, self._encode(missing), strict=True):
+                    self._recent[text] = vec
+            for text in texts:
+                self._recent.move_to_end(text)
+            rows = [self._recent[t] for t in texts]
+            while len(self._recent) > CACHE_SIZE:
+                self._recent.popitem(last=False)
+        return np.vstack(rows).astype(np.float32)
+
+    def _encode(self, texts: Sequence[str]) -> FloatArray:
+        vectors = self._model.encode(
+            list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)
