@@ -30,6 +30,8 @@ SENTIMENTS = frozenset({"negative", "neutral", "positive"})
 DECISIONS = frozenset({"none", "suggest", "require"})
 #: Escalation decisions counted as "a human is needed" for precision and recall.
 ESCALATING = frozenset({"suggest", "require"})
+#: Labels whose confusion tables the report carries.
+CONFUSIONS = ("intent", "outcome", "customer_sentiment", "escalation")
 #: Words per second used to invent turn times for scripts that were never rendered.
 _WORDS_PER_S = 2.7
 
@@ -259,6 +261,17 @@ class EvalReport:
                 totals[speaker] = totals[speaker] + value if speaker in totals else value
         return totals
 
+    def confusion(self, name: str) -> dict[str, dict[str, int]]:
+        """``expected → predicted → count`` for ``intent``, ``outcome``, ``customer_sentiment`` or
+        ``escalation`` (a label the analysis did not give counts as ``"-"``)."""
+        table: dict[str, dict[str, int]] = {}
+        for r in self.results:
+            got = getattr(r.predicted, name)
+            row = table.setdefault(getattr(r.call.expected, name), {})
+            key = "-" if got is None else str(got)
+            row[key] = row.get(key, 0) + 1
+        return {k: dict(sorted(v.items())) for k, v in sorted(table.items())}
+
     @property
     def errors(self) -> list[CallResult]:
         return [r for r in self.results if r.error]
@@ -281,6 +294,7 @@ class EvalReport:
             "escalation": {**self.escalation.to_dict(), "decision": self.escalation_decision.to_dict()},
             "wer": None if wer is None else _wer_dict(wer),
             "wer_by_speaker": {k: _wer_dict(v) for k, v in self.wer_by_speaker().items()},
+            "confusion": {name: self.confusion(name) for name in CONFUSIONS},
             "results": [_result_dict(r) for r in self.results],
         }
 

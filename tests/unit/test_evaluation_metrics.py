@@ -133,6 +133,9 @@ def test_report_aggregates_labels() -> None:
     # suggest and require both count as "a human is needed"
     assert rep.escalation == PRF(tp=1, fp=1, fn=0)
     assert (rep.escalation_decision.correct, rep.escalation_decision.total) == (1, 3)
+    assert rep.confusion("intent") == {"appointment": {"other": 1}, "billing": {"billing": 1},
+                                       "complaint": {"complaint": 1}}
+    assert rep.confusion("escalation") == {"none": {"none": 1, "require": 1}, "require": {"suggest": 1}}
 
 
 def test_sentiment_agreement_skips_calls_without_a_customer() -> None:
@@ -325,10 +328,12 @@ def test_printed_and_json_report() -> None:
     assert "intent accuracy              0.500  (1/2)" in text
     assert "refund" in text and "WER (normalised)             0.100" in text
     assert "intent: expected complaint, got other" in text
+    assert "  complaint            other 1" in text
     doc = rep.to_dict()
     assert doc["intent_accuracy"] == {"correct": 1, "total": 2, "rate": 0.5}
     assert doc["flags"]["micro"]["precision"] == 1.0
     assert doc["wer"]["wer"] == 0.1
+    assert doc["confusion"]["intent"] == {"billing": {"billing": 1}, "complaint": {"other": 1}}
     assert json.dumps(doc)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from callintel.evaluation import PRF, Agreement, EvalReport
+from callintel.evaluation import CONFUSIONS, PRF, Agreement, EvalReport
 
 MODELS = ("tiny.en", "base")
 
@@ -96,7 +96,17 @@ def report_lines(report: EvalReport, *, verbose: bool = False) -> Iterator[str]:
     yield f"  exact decision             {_agree(report.escalation_decision)}"
     yield from _wer_lines(report)
     if verbose:
+        yield from _confusion_lines(report)
         yield from _mistake_lines(report)
+
+
+def _confusion_lines(report: EvalReport) -> Iterator[str]:
+    for name in CONFUSIONS:
+        yield ""
+        yield f"{name} confusion (expected -> predicted counts):"
+        for expected, row in report.confusion(name).items():
+            cells = ", ".join(f"{label} {count}" for label, count in row.items())
+            yield f"  {expected:<20} {cells}"
 
 
 def _wer_lines(report: EvalReport) -> Iterator[str]:
