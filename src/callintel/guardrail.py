@@ -366,6 +366,23 @@ _REFUND_CONTEXT = re.compile(
     r"\b(refund\w*|credit\w*|compensat\w*|reimburs\w*|money\s+back|back|pay\s+me|owe[ds]?|discount|"
     r"waive\w*|goodwill|make\s+it\s+right)\b", re.IGNORECASE,
 )
+#: Requests clear enough that an amount anywhere in the same turn is what the customer wants back.
+_STRONG_REFUND = re.compile(r"\b(refund\w*|reimburs\w*|compensat\w*|money\s+back)\b", re.IGNORECASE)
+
+
+def _asks(pattern: re.Pattern[str], text: str) -> bool:
+    return any(not _negated(text, found.start()) for found in pattern.finditer(text))
+
+
+def _amounts_asked(sentences: Sequence[_Sentence]) -> list[tuple[int, float]]:
+    """Amounts the customer asks back: in a sentence about money back, or anywhere in a turn that
+    plainly asks for a refund ("I paid $300 for it. I want a refund.")."""
+    strong_turns = {s.turn for s in sentences if _asks(_STRONG_REFUND, s.text)}
+    found: list[tuple[int, float]] = []
+    for sentence in sentences:
+        if sentence.turn in strong_turns or _asks(_REFUND_CONTEXT, sentence.text):
+            found.extend((sentence.turn, amount) for amount in money_amounts(sentence.text))
+    return found
 
 
 def words_to_number(text: str) -> float | None:
@@ -510,10 +527,7 @@ def _worsening(
 
 def _beyond_authority(ctx: _Context) -> EscalationReason | None:
     rule = ctx.policy.beyond_authority
-    over: list[tuple[int, float]] = []
-    for sentence in ctx.sentences:
-        if _REFUND_CONTEXT.search(sentence.text):
-            over.extend((sentence.turn, a) for a in money_amounts(sentence.text) if a > rule.refund_limit)
+    over = [(turn, amount) for turn, amount in _amounts_asked(ctx.sentences) if amount > rule.refund_limit]
     summary = ctx.inp.summary
     for step in summary.next_steps if summary else ():
         amounts = money_amounts(f"{step.amount or ''} {step.text}") if step.kind == "refund" else []

@@ -310,6 +310,9 @@ def test_money_amounts() -> None:
         ("I expect my $400 back.", True),
         ("I want compensation for the day of work I lost.", True),
         ("Can you reimburse me for the hotel?", True),
+        ("I paid $300 for this and it broke after a day. I want a refund.", True),
+        ("I don't want a refund of the $250, just send the replacement.", False),
+        ("My plan is $120 a month. Can you tell me what the discount options are?", False),
         ("I want a refund of $40.", False),
         ("I was charged $250 for the annual plan, is that right?", False),
         ("I'd like a refund please.", False),
@@ -513,11 +516,12 @@ def test_decision_is_fast_on_a_long_call(policy: GuardrailPolicy) -> None:
 def test_live_decisions_are_incremental(policy: GuardrailPolicy) -> None:
     transcript = varied_call(200, 99)
     previous = None
-    worst = 0.0
+    timings = []
     for n in range(150, 201):
         partial = Transcript(turns=transcript.turns[:n], language="en", duration_s=4.0 * n, channels=2)
         started = time.perf_counter()
         live = decide_live(GuardrailInput(transcript=partial), policy=policy, previous=previous)
+        timings.append((time.perf_counter() - started) * 1000)
         previous = live.escalation
-        worst = max(worst, (time.perf_counter() - started) * 1000) if n > 150 else worst
-    assert worst < 50, worst  # one utterance more than the last call: earlier sentences are cached
+    # one utterance more than the last call: earlier sentences are cached (median: the machine is shared)
+    assert sorted(timings[1:])[len(timings) // 2] < 25, timings
