@@ -79,6 +79,7 @@ def enqueue(state: AppState, session: Session, *, call_id: str, job_id: str) -> 
     """Commit first (the worker must find the rows), then send; a failed send is left to the
     reconciler, which re-sends jobs still queued past their deadline."""
     session.commit()
+    log.info("call %s queued as job %s", call_id, job_id, extra={"call_id": call_id})
     job = repo.get_job(session, job_id)
     try:
         send_analysis(
