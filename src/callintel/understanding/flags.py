@@ -52,6 +52,8 @@ _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+")
 PATTERN_CONFIDENCE = 0.8
 AGENT_FACTOR = 0.85
 LOW_CONFIDENCE = 0.6
+#: How many margins a similarity-only topic must lead by in a sentence a pattern already flagged.
+CLEAR_WIN = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,10 @@ def pattern_topics(sentence: str, rules: FlagRules) -> tuple[set[str], set[str]]
     return affirmed, negated - affirmed
 
 
+#: topic → (confidence, lead of the best prototype over the best near miss), for one sentence.
+SemanticVotes = dict[str, tuple[float, float]]
+
+
 class SemanticIndex:
     """Prototype, near-miss and neutral phrase vectors, embedded once per detector."""
 
@@ -237,7 +243,7 @@ class FlagDetector:
             found.extend(self._sentence_hits(sentence, semantic.get(i, {})))
         return found
 
-    def _sentence_hits(self, sentence: Sentence, semantic: dict[str, float]) -> list[Hit]:
+    def _sentence_hits(self, sentence: Sentence, semantic: SemanticVotes) -> list[Hit]:
         affirmed, negated = pattern_topics(sentence.text, self.rules)
         is_agent = sentence.speaker == "agent"
         hits: list[Hit] = []
@@ -246,9 +252,13 @@ class FlagDetector:
                 continue
             by_pattern = rule.name in affirmed
             by_meaning = semantic.get(rule.name)
+            if by_meaning is not None and affirmed and not by_pattern:
+                # A pattern already explains this sentence; a second topic from similarity alone
+                # must win clearly ("I want that money back" sits near cancellation prototypes).
+                by_meaning = by_meaning if by_meaning[1] >= CLEAR_WIN * self.rules.margin else None
             if not by_pattern and by_meaning is None:
                 continue
-            confidence, source = _combine(by_pattern, by_meaning)
+            confidence, source = _combine(by_pattern, by_meaning[0] if by_meaning else None)
             if is_agent:
                 confidence *= AGENT_FACTOR
             hits.append(Hit(rule.name, sentence.turn, sentence.speaker, sentence.text, confidence, source))
@@ -256,8 +266,8 @@ class FlagDetector:
         dropped = {t for rule in self.rules.topics if rule.name in found for t in rule.suppresses}
         return [h for h in hits if h.topic not in dropped]
 
-    def _semantic_candidates(self, sentences: Sequence[Sentence]) -> dict[int, dict[str, float]]:
-        """Sentence position → topic → confidence, for customer (or unknown) sentences."""
+    def _semantic_candidates(self, sentences: Sequence[Sentence]) -> dict[int, SemanticVotes]:
+        """Sentence position → topic → (confidence, lead over near misses), for customer sentences."""
         if self._index is None:
             return {}
         chosen = [i for i, s in enumerate(sentences) if s.speaker != "agent" and len(s.text.split()) >= 3]
@@ -267,7 +277,7 @@ class FlagDetector:
         pos, neg = self._index.scores(self._index.embed(unique))
         rows = {text: r for r, text in enumerate(unique)}
         margin = self.rules.margin
-        out: dict[int, dict[str, float]] = {}
+        out: dict[int, SemanticVotes] = {}
         for i in chosen:
             row = rows[sentences[i].text]
             # Only the nearest topic counts: a sentence about a stolen card is near "refund" too.
@@ -275,7 +285,8 @@ class FlagDetector:
             rule = self.rules.topics[col]
             p, n = float(pos[row, col]), float(neg[row, col])
             if p >= rule.threshold and p - n >= margin:
-                out[i] = {rule.name: semantic_confidence(p, n, threshold=rule.threshold, margin=margin)}
+                conf = semantic_confidence(p, n, threshold=rule.threshold, margin=margin)
+                out[i] = {rule.name: (conf, p - n)}
         return out
 
 
