@@ -54,6 +54,13 @@ def test_account_order_and_phone_numbers_by_context() -> None:
     ]
 
 
+def test_year_like_numbers_under_a_digits_or_birth_cue_are_redacted() -> None:
+    assert kinds("the last four digits are 2019") == [("number", "2019")]
+    assert kinds("I was born in 1985") == [("dob", "1985")]
+    assert kinds("the last four of my social are 1234") == [("ssn", "1234")]
+    assert kinds("my zip code is 90210") == [("address", "90210")]
+
+
 def test_context_from_the_question_before() -> None:
     question = "Can I have your account number?"
     assert kinds("Sure, it's 8 8 1 2 3.", previous=question) == [("account", "8 8 1 2 3")]
@@ -91,6 +98,7 @@ def test_addresses() -> None:
         "I've called two or three times since 2019.",
         "We have 50000 points on the plan.",
         "Oh, okay, one moment please.",
+        "The account was opened in 2019 and renewed in 2021.",
     ],
 )
 def test_money_times_and_short_numbers_are_kept(text: str) -> None:

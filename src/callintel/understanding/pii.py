@@ -69,6 +69,9 @@ _CONTEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\b(?:number|code|pin|digits|id|reference|ticket|case|passcode|password)\b", re.I)),
 )
 _MIN_DIGITS_IN_CONTEXT = 4
+_YEAR_LIKE = re.compile(r"(?:19|20)\d\d")
+#: Cues under which a year-like 4-digit number is still PII (a birth year, last four digits).
+_YEAR_CONTEXTS = frozenset({"dob", "card", "ssn", "number"})
 _MIN_DIGITS_ALONE = 5
 
 
@@ -208,7 +211,10 @@ def find_digit_runs(text: str, previous: str) -> list[Found]:
         start, end = toks[first].start, toks[last].end
         prior = previous if first < 15 else ""
         shaped = bool(re.fullmatch(r"\d{3}[-.\s]\d{4}", text[start:end]))
-        kind = classify_digits(digits, context=_context(text[:start], prior), phone_shaped=shaped)
+        context = _context(text[:start], prior)
+        if _YEAR_LIKE.fullmatch(text[start:end]) and context not in _YEAR_CONTEXTS:
+            continue  # "the account was opened in 2019"
+        kind = classify_digits(digits, context=context, phone_shaped=shaped)
         if kind is not None:
             found.append(Found(kind, start, end))
     return found
