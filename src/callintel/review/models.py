@@ -1,9 +1,10 @@
 """Retrain the intent / sentiment heads from packaged examples plus reviewer corrections, publish
 the result as a new version, and roll back to an earlier one.
 
-The accuracy reported *before* and *after* is measured on the same held-out split of the new
-training set (variants of one sentence kept on one side): the active head before, a head trained
-on the rest after. The published head is then refit on every example. Versions are rows of
+The accuracy reported *before* and *after* is measured on one held-out split of the new training
+set (variants of one sentence kept on one side): a head trained on the rest without the
+corrections, and one with them; the serving head's accuracy on the split is reported too. The
+published head is then refit on every example. Versions are rows of
 ``model_versions``; the active one is also written to ``<heads_dir>/<kind>/ACTIVE`` so that every
 process loading heads from that folder (``ml.heads.resolve_head_dir``) picks it up.
 """
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from callintel.errors import ConfigError, InvalidInput, NotFound
 from callintel.ml.heads import EmbeddingHead, normalize_for_grouping, packaged_head_dir, resolve_head_dir
-from callintel.ml.protocols import Embedder
+from callintel.ml.protocols import Embedder, FloatArray
 from callintel.storage import qa_repo
 from callintel.understanding.feedback import (
     CorrectionRecord,
@@ -38,11 +39,22 @@ PACKAGED = "packaged"
 
 @dataclass(frozen=True)
 class RetrainResult:
+    """Accuracies on one held-out split of the new training set.
+
+    ``before_accuracy``: a head trained the same way on the split's training part *without* the
+    corrections; ``after_accuracy``: with them (so the difference is what the corrections bring).
+    ``active_accuracy``: the head serving now, optimistic because it may have trained on the split.
+    ``corrections_before`` / ``corrections_after``: the same two heads on the held-out corrections.
+    """
+
     kind: str
     version: str
     path: str
     before_accuracy: float | None
     after_accuracy: float
+    active_accuracy: float | None
+    corrections_before: float | None
+    corrections_after: float | None
     n_examples: int
     n_corrections: int
     n_test: int
@@ -50,6 +62,22 @@ class RetrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class MemoEmbedder:
+    """Embeds each distinct text once across the several trainings of one retrain."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self._memo: dict[str, FloatArray] = {}
+
+    def embed(self, texts: Sequence[str]) -> FloatArray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if missing:
+            self._memo.update(zip(missing, self.inner.embed(missing), strict=True))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._memo[t] for t in texts]).astype(np.float32)
 
 
 def _check_kind(kind: str) -> None:
@@ -91,35 +119,64 @@ def _train(kind: str, examples: Sequence[Example], *, embedder: Embedder, seed: 
     return train_examples(examples, kind=kind, embedder=embedder, seed=seed, holdout=holdout)
 
 
-def gather_examples(session: Session, *, kind: str, examples_dir: Path | None) -> tuple[list[Example], int]:
-    base = packaged_examples(kind, examples_dir=examples_dir)
+def gather_examples(session: Session, *, kind: str, examples: Path | None) -> tuple[list[Example], int]:
+    base = packaged_examples(kind, path=examples)
     rows = qa_repo.corrections_for_training(session)
     records = [CorrectionRecord(r.call_id, r.field, r.corrected) for r in rows if belongs_to(kind, r.field)]
     corrections = examples_from_corrections(kind, records)
     return training_set(base, corrections), len(corrections)
 
 
+def is_correction(example: Example) -> bool:
+    return (example.group or "").startswith("correction:")
+
+
+def _accuracy_or_none(head: EmbeddingHead, examples: Sequence[Example]) -> float | None:
+    return accuracy(head, examples) if examples else None
+
+
+def measure(
+    kind: str, examples: Sequence[Example], *, embedder: Embedder, seed: int, active: EmbeddingHead
+) -> dict[str, float | None]:
+    """Before / after / active accuracies on one held-out split (see ``RetrainResult``)."""
+    train_idx, test_idx = split(examples, seed=seed)
+    train = [examples[i] for i in train_idx]
+    test = [examples[i] for i in test_idx]
+    without = [e for e in train if not is_correction(e)]
+    before_head, _ = _train(kind, without, embedder=embedder, seed=seed, holdout=0.0)
+    after_head, _ = _train(kind, train, embedder=embedder, seed=seed, holdout=0.0)
+    corrected = [e for e in test if is_correction(e)]
+    return {
+        "before_accuracy": _accuracy_or_none(before_head, test), "after_accuracy": accuracy(after_head, test),
+        "active_accuracy": _accuracy_or_none(active, test), "n_test": float(len(test)),
+        "corrections_before": _accuracy_or_none(before_head, corrected),
+        "corrections_after": _accuracy_or_none(after_head, corrected),
+    }
+
+
 def retrain(
     session: Session, *, kind: str, embedder: Embedder, heads_dir: Path | None,
-    examples_dir: Path | None = None, seed: int = 0,
+    examples_path: Path | None = None, seed: int = 0,
 ) -> RetrainResult:
     """Train a new version of ``kind`` on packaged examples + corrections and make it active."""
     _check_kind(kind)
     root = _heads_dir(heads_dir)
-    examples, n_corr = gather_examples(session, kind=kind, examples_dir=examples_dir)
-    train_idx, test_idx = split(examples, seed=seed)
-    test = [examples[i] for i in test_idx]
+    memo = MemoEmbedder(embedder)
+    examples, n_corr = gather_examples(session, kind=kind, examples=examples_path)
     previous = active_version(root, kind)
-    current = EmbeddingHead.load(resolve_head_dir(kind, heads_dir=root), embedder=embedder)
-    before = accuracy(current, test) if test else None
-    candidate, _ = _train(kind, [examples[i] for i in train_idx], embedder=embedder, seed=seed, holdout=0.0)
-    after = accuracy(candidate, test)
-    head, report = _train(kind, examples, embedder=embedder, seed=seed, holdout=0.2)
+    active = EmbeddingHead.load(resolve_head_dir(kind, heads_dir=root), embedder=memo)
+    scores = measure(kind, examples, embedder=memo, seed=seed, active=active)
+    head, report = _train(kind, examples, embedder=memo, seed=seed, holdout=0.2)
+    head.embedder = embedder  # the published head must not keep the training memo alive
     path = publish_head(head, report, heads_dir=root, kind=kind, data_name=f"packaged + {n_corr} corrections")
     _register_baseline(session, kind=kind, version=previous, root=root)
-    result = RetrainResult(kind=kind, version=head.version, path=str(path), before_accuracy=before,
-                           after_accuracy=after, n_examples=len(examples), n_corrections=n_corr,
-                           n_test=len(test), previous_version=previous)
+    result = RetrainResult(
+        kind=kind, version=head.version, path=str(path), before_accuracy=scores["before_accuracy"],
+        after_accuracy=float(scores["after_accuracy"] or 0.0), active_accuracy=scores["active_accuracy"],
+        corrections_before=scores["corrections_before"], corrections_after=scores["corrections_after"],
+        n_examples=len(examples), n_corrections=n_corr, n_test=int(scores["n_test"] or 0),
+        previous_version=previous,
+    )
     qa_repo.add_model_version(session, kind=kind, version=head.version, path=str(path),
                               metrics=result.to_dict(), active=True)
     write_active(root, kind, head.version)

@@ -48,10 +48,10 @@ def examples_from_corrections(kind: str, records: Iterable[CorrectionRecord]) ->
     return list(latest.values())
 
 
-def packaged_examples(kind: str, *, examples_dir: Path | None = None) -> list[Example]:
-    """The labelled examples the shipped heads were trained on (``<dir>/<kind>/examples.jsonl``,
-    ``models/`` of the source tree by default)."""
-    return load_examples((examples_dir or Path("models")) / kind / "examples.jsonl")
+def packaged_examples(kind: str, *, path: Path | None = None) -> list[Example]:
+    """The labelled examples the shipped heads were trained on: ``path``, by default
+    ``models/<kind>/examples.jsonl`` of the source tree (``callintel train --data``)."""
+    return load_examples(path or Path("models") / kind / "examples.jsonl")
 
 
 def training_set(base: Sequence[Example], corrections: Sequence[Example]) -> list[Example]:
