@@ -281,3 +281,13 @@ def test_transient_errors_are_retried_then_fail_without_counting_as_crashes(
         assert call_row is not None and job_row is not None
         assert (call_row.status, call_row.error_code) == ("failed", "fetch_transient")
         assert (job_row.attempts, job_row.deliveries, Busy.hits) == (2, 1, 3)
+
+
+def test_duplicate_message_never_poisons_a_job_a_live_worker_runs(ctx: WorkerContext) -> None:
+    _, job_id = _job(ctx)
+    for _ in range(3):
+        assert jobs.start_job(ctx, job_id=job_id, task_id="t-live") == "claimed"
+    assert jobs.start_job(ctx, job_id=job_id, task_id="t-duplicate") == "busy"
+    with ctx.sessions() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.status == "processing" and job.deliveries == 3

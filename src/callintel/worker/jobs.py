@@ -21,7 +21,7 @@ from callintel.domain import ChannelMap, to_jsonable
 from callintel.errors import NotFound
 from callintel.storage import repo
 from callintel.storage.db import transaction
-from callintel.storage.models import Call, utcnow
+from callintel.storage.models import Call, Job, utcnow
 from callintel.worker import webhooks
 from callintel.worker.app import send_webhook
 from callintel.worker.context import WorkerContext
@@ -39,6 +39,8 @@ def start_job(ctx: WorkerContext, *, job_id: str, task_id: str) -> StartOutcome:
             return "missing"
         if job.status in ("completed", "failed"):
             return "finished"
+        if _held_by_live_task(job, task_id=task_id):
+            return "busy"  # a duplicate message while another worker runs the job: leave it be
         if job.deliveries >= ctx.settings.worker.max_deliveries:
             message = f"job was delivered {job.deliveries} times without finishing"
             hooks = fail_job(ctx, session, job_id=job_id, code="worker_crashed", message=message)
@@ -51,6 +53,11 @@ def start_job(ctx: WorkerContext, *, job_id: str, task_id: str) -> StartOutcome:
             outcome = "claimed" if claimed else "busy"
     enqueue_webhooks(ctx, hooks)
     return outcome
+
+
+def _held_by_live_task(job: Job, *, task_id: str) -> bool:
+    live = job.deadline_at is not None and job.deadline_at > utcnow()
+    return job.status == "processing" and job.task_id != task_id and live
 
 
 def _set_call_status(session: Session, call_id: str, status: str) -> None:
