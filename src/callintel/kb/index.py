@@ -236,10 +236,13 @@ class KnowledgeBase:
         idx = self.index(tenant)
         if not len(idx):
             return []
-        vec = self.embedder.embed([query[:2000]])[0]
         opts = self.options if fusion is None else SearchOptions(
             fusion=fusion, dense_weight=self.options.dense_weight, rrf_k=self.options.rrf_k
         )
+        if opts.fusion == "bm25":  # the keyword baseline needs no query vector
+            vec = np.zeros(self.embedder.dim, dtype=np.float32)
+        else:
+            vec = self.embedder.embed([query[:2000]])[0]
         return idx.top_articles(idx.chunk_scores(vec, query, opts), k, min_score=min_score)
 
     def searcher(self, tenant: str, *, min_score: float = 0.0) -> SearchFn:
