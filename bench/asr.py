@@ -187,7 +187,7 @@ def _attributed(reference: dict[str, Any], transcript: Transcript) -> WerScore:
 def _report(rows: list[Row], *, asr: AsrSettings) -> None:
     out = sys.stdout
     out.write(f"model {asr.model} ({asr.compute_type}, {asr.cpu_threads} threads, beam {asr.beam_size})\n")
-    header = f"{'call':<24}{'audio s':>8}{'bare s':>8}{'pipe s':>8}{'bare RTF':>9}{'pipe RTF':>9}" \
+    header = f"{'call':<40}{'audio s':>8}{'bare s':>8}{'pipe s':>8}{'bare RTF':>9}{'pipe RTF':>9}" \
              f"{'ratio':>7}{'bare WER':>9}{'pipe WER':>9}{'attr WER':>9}\n"
     out.write(header + "-" * (len(header) - 1) + "\n")
     for r in rows:
@@ -205,8 +205,9 @@ def _report(rows: list[Row], *, asr: AsrSettings) -> None:
 def _line(name: str, audio: float, bare_s: float, pipe_s: float, bare: WerScore, pipe: WerScore,
           attributed: WerScore | None) -> str:
     attr = f"{attributed.wer:>9.3f}" if attributed else f"{'-':>9}"
-    return (f"{name:<24}{audio:>8.1f}{bare_s:>8.2f}{pipe_s:>8.2f}{bare_s / audio:>9.3f}{pipe_s / audio:>9.3f}"
-            f"{pipe_s / bare_s:>7.2f}{bare.wer:>9.3f}{pipe.wer:>9.3f}{attr}\n")
+    return (f"{name[:39]:<40}{audio:>8.1f}{bare_s:>8.2f}{pipe_s:>8.2f}"
+            f"{bare_s / audio:>9.3f}{pipe_s / audio:>9.3f}{pipe_s / bare_s:>7.2f}"
+            f"{bare.wer:>9.3f}{pipe.wer:>9.3f}{attr}\n")
 
 
 if __name__ == "__main__":

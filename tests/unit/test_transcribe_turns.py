@@ -142,6 +142,7 @@ def test_silent_call_has_no_turns_and_falls_back_to_requested_language() -> None
         (-0.3, 0.1, 1.2, True),
         (-0.9, 0.9, 1.2, False),  # probably silence: high no-speech, unsure decoding
         (-0.3, 0.9, 1.2, True),  # confident decoding wins over the no-speech estimate
+        (-0.62, 0.74, 1.6, True),  # real speech on a noisy 8 kHz call (per-window no-speech is high)
         (-1.5, 0.1, 1.2, False),  # hallucination-level log-probability
         (-0.3, 0.1, 3.1, False),  # text compresses like a loop
     ],
@@ -183,3 +184,9 @@ def test_segments_without_words_still_become_turns() -> None:
                      no_speech_prob=0.1, compression_ratio=1.0)
     kept = kept_words([seg], options=OPTS)
     assert [(w.word, w.start, w.end) for w in kept] == [("hello there", 1.0, 2.0)]
+
+
+def test_punctuation_only_words_are_not_speech() -> None:
+    seg = AsrSegment(start=2.8, end=4.2, text=".", words=(), avg_logprob=-0.3, no_speech_prob=0.2,
+                     compression_ratio=0.1)
+    assert kept_words([seg], options=OPTS) == ()
