@@ -100,7 +100,11 @@ class NegativeSentimentRule(SignalRule):
     min_negative: int = Field(3, ge=1)
     """Negative turns within ``window`` that make sentiment sustained."""
     trend_delta: float = Field(0.4, ge=0.0, le=2.0)
-    """A worsening trend at least this steep, ending negative, also fires."""
+    """A worsening trend at least this steep, ending negative, also fires..."""
+    worsening_min_negative: int = Field(2, ge=1)
+    """...when the last ``window`` customer turns hold this many negative ones..."""
+    strong_turn_score: float = Field(0.7, ge=0.0, le=1.0)
+    """...or the last customer turn is at least this negative (one clear outburst)."""
 
 
 class BeyondAuthorityRule(PatternRule):
@@ -363,7 +367,8 @@ _WORD_AMOUNT = re.compile(
     r"\b((?:" + _NUMBER_WORD + r"[\s-]+)*" + _NUMBER_WORD + r")\s+" + _CURRENCY_WORDS + r"\b", re.IGNORECASE
 )
 _REFUND_CONTEXT = re.compile(
-    r"\b(refund\w*|credit\w*|compensat\w*|reimburs\w*|money\s+back|back|pay\s+me|owe[ds]?|discount|"
+    r"\b(refund\w*|credit(?!\s*cards?\b)\w*|compensat\w*|reimburs\w*|money\s+back|(my|the|that|this|it)\s+(\S+\s+){0,3}back|"
+    r"pay\s+me|owe[ds]?|discount|"
     r"waive\w*|goodwill|make\s+it\s+right)\b", re.IGNORECASE,
 )
 #: Requests clear enough that an amount anywhere in the same turn is what the customer wants back.
@@ -519,7 +524,11 @@ def _worsening(
         return None
     if abs(trend.delta) < rule.trend_delta or trend.end > -rule.turn_score:
         return None
-    tail = [turn for (turn, _, _), neg in zip(scores, negative, strict=True) if neg][-rule.window:]
+    recent = list(zip(scores, negative, strict=True))[-rule.window:]
+    tail = [turn for (turn, _, _), neg in recent if neg]
+    # one mildly negative last turn on a short call is too little evidence
+    if len(tail) < rule.worsening_min_negative and scores[-1][1] > -rule.strong_turn_score:
+        return None
     return EscalationReason(
         "negative_sentiment", _turns(tail), f"worsening from {trend.start:+.2f} to {trend.end:+.2f}"
     )

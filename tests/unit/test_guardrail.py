@@ -226,6 +226,21 @@ def test_negative_then_calm_on_an_improving_trend_does_not_escalate(policy: Guar
     assert codes(GuardrailInput(transcript=transcript, sentiment=still), policy) == {"negative_sentiment"}
 
 
+def test_one_mildly_negative_last_turn_is_not_enough(policy: GuardrailPolicy) -> None:
+    transcript = call("A: Anything else?", "C: No, you've been helpful.", "A: Great.",
+                      "C: No, that's everything.")
+    turns = (
+        TurnSentiment(turn=1, speaker="customer", label="neutral", score=0.07),
+        TurnSentiment(turn=3, speaker="customer", label="negative", score=-0.42),
+    )
+    trend = SentimentTrend(start=0.07, end=-0.42, delta=-0.49, direction="worsening")
+    mild = SentimentResult(turns=turns, by_speaker={}, trend=trend)
+    assert codes(GuardrailInput(transcript=transcript, sentiment=mild), policy) == set()
+    outburst = (turns[0], TurnSentiment(turn=3, speaker="customer", label="negative", score=-0.95))
+    angry = SentimentResult(turns=outburst, by_speaker={}, trend=trend)
+    assert codes(GuardrailInput(transcript=transcript, sentiment=angry), policy) == {"negative_sentiment"}
+
+
 def test_worsening_trend_ending_negative(policy: GuardrailPolicy) -> None:
     transcript = call("A: Hi.", "C: Hello there.", "A: .", "C: Fine.", "A: .", "C: This is awful.")
     worsening = SentimentTrend(start=0.3, end=-0.7, delta=-1.0, direction="worsening")
@@ -314,6 +329,8 @@ def test_money_amounts() -> None:
         ("I don't want a refund of the $250, just send the replacement.", False),
         ("My plan is $120 a month. Can you tell me what the discount options are?", False),
         ("I want a refund of $40.", False),
+        ("Can I go back to the $150 plan next month?", False),
+        ("I paid the $250 with my credit card last week.", False),
         ("I was charged $250 for the annual plan, is that right?", False),
         ("I'd like a refund please.", False),
     ],
