@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +52,7 @@ def _strip_suffix(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """Strip one common English suffix (a light, predictable stemmer; not Porter).
 

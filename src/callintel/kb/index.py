@@ -218,13 +218,19 @@ class KnowledgeBase:
             return current
         with self._lock:
             tenant_lock = self._tenant_locks.setdefault(tenant, threading.Lock())
-        with tenant_lock:
+        # While another thread rebuilds a large index, keep answering from the previous one
+        # rather than stalling every live session of the tenant.
+        if not tenant_lock.acquire(blocking=current is None):
+            return current  # type: ignore[return-value]
+        try:
             current = self._indexes.get(tenant)
             if current is None or current.version != version:
                 # The snapshot reads its version first, so it is never newer than its data.
                 current = TenantIndex(self.store.snapshot(tenant), dim=self.embedder.dim)
                 self._indexes[tenant] = current
-        return current
+            return current
+        finally:
+            tenant_lock.release()
 
     def search(
         self, tenant: str, query: str, k: int = 3, *, min_score: float = 0.0,
