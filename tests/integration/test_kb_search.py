@@ -133,3 +133,22 @@ def test_searcher_is_a_pipeline_kbsearch(loaded: tuple[KnowledgeBase, KnowledgeB
     small_talk = loaded[1].search("demo", "hello, how are you doing today", 3)
     assert small_talk and small_talk[0].score < 0.3  # small talk scores low...
     assert search("hello, how are you doing today", 3) == []  # ...and min_score keeps it off the screen
+
+
+def test_starter_kb_loads_once(db_url: str, embedder: Any) -> None:
+    from callintel.kb.store import load_starter_once
+    from callintel.storage.db import make_engine, make_session_factory
+
+    sessions = make_session_factory(make_engine(db_url))
+    kb = KnowledgeBase(SqlKBStore(sessions), embedder)
+    tenant = f"starter-{uuid.uuid4().hex[:8]}"
+    assert load_starter_once(kb, sessions, tenant=tenant)
+    _, total = kb.store.list(tenant)
+    assert total == len(starter_articles())
+    assert kb.delete(tenant, "billing-duplicate-charge")
+    assert not load_starter_once(kb, sessions, tenant=tenant)  # a deleted article stays deleted
+    assert kb.store.get(tenant, "billing-duplicate-charge") is None
+    busy = f"busy-{uuid.uuid4().hex[:8]}"
+    kb.upsert(busy, [Article(id="own", title="Own article", body="Only ours.")])
+    assert not load_starter_once(kb, sessions, tenant=busy)  # a tenant with articles is left alone
+    assert kb.store.list(busy)[1] == 1

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _LOCK = threading.RLock()
-STARTER_MARKER = "kb_starter_loaded"
 FLOWS_KEY = "flows"
 
 
@@ -59,27 +58,13 @@ def knowledge_base_of(state: AppState) -> KnowledgeBase:
             embedder = models_of(state).embedder(state.settings.models.embedder)
             kb = KnowledgeBase(SqlKBStore(state.sessions), embedder)
             if state.settings.live.load_starter_kb:
-                load_starter_once(state, kb)
+                from callintel.kb.store import load_starter_once
+                from callintel.storage.repo import DEFAULT_TENANT
+
+                if load_starter_once(kb, state.sessions, tenant=DEFAULT_TENANT):
+                    log.info("loaded the starter knowledge base into tenant %s", DEFAULT_TENANT)
             state.extras["kb"] = kb
         return kb
-
-
-def load_starter_once(state: AppState, kb: KnowledgeBase) -> None:
-    """Load the starter articles into the default tenant the first time this database is used."""
-    from callintel.kb.importers import starter_articles
-    from callintel.storage import repo
-    from callintel.storage.db import transaction
-
-    tenant = repo.DEFAULT_TENANT
-    with state.sessions() as session:
-        if repo.get_tenant_setting(session, tenant_id=tenant, key=STARTER_MARKER):
-            return
-    _, total = kb.store.list(tenant, limit=1)
-    if total == 0:
-        kb.upsert(tenant, starter_articles())
-        log.info("loaded the starter knowledge base into tenant %s", tenant)
-    with transaction(state.sessions) as session:
-        repo.put_tenant_setting(session, tenant_id=tenant, key=STARTER_MARKER, value=True)
 
 
 def tenant_flows(state: AppState, tenant: str) -> Mapping[str, Any] | None:

@@ -18,12 +18,13 @@ from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from callintel.kb.index import Article, StoredChunk, TenantSnapshot
+from callintel.kb.index import Article, KnowledgeBase, StoredChunk, TenantSnapshot
 from callintel.ml.protocols import FloatArray
 from callintel.storage.db import transaction
 from callintel.storage.models import KBArticle, KBChunk, Tenant, TenantSetting
 
 VERSION_KEY = "kb_version"
+STARTER_MARKER = "kb_starter_loaded"
 
 
 def vector_bytes(vec: FloatArray) -> bytes:
@@ -32,8 +33,13 @@ def vector_bytes(vec: FloatArray) -> bytes:
 
 def _article(row: KBArticle) -> Article:
     return Article(
-        id=row.id, title=row.title, body=row.body, tags=tuple(str(t) for t in row.tags or ()),
-        url=row.url, updated_at=row.updated_at, version=row.version,
+        id=row.id,
+        title=row.title,
+        body=row.body,
+        tags=tuple(str(t) for t in row.tags or ()),
+        url=row.url,
+        updated_at=row.updated_at,
+        version=row.version,
     )
 
 
@@ -69,7 +75,8 @@ class SqlKBStore:
             ).all()
         chunks = tuple(
             StoredChunk(article_id=r[0], ordinal=r[1], text=r[2], vector=np.frombuffer(r[3], dtype="<f4"))
-            for r in rows if r[3] is not None
+            for r in rows
+            if r[3] is not None
         )
         return TenantSnapshot(version=None if value is None else str(value), articles=articles, chunks=chunks)
 
@@ -90,8 +97,13 @@ class SqlKBStore:
                 s.execute(delete(KBChunk).where(KBChunk.tenant_id == tenant, KBChunk.article_id == art.id))
                 s.flush()
                 s.add_all(
-                    KBChunk(tenant_id=tenant, article_id=art.id, ordinal=c.ordinal, text=c.text,
-                            embedding=vector_bytes(c.vector))
+                    KBChunk(
+                        tenant_id=tenant,
+                        article_id=art.id,
+                        ordinal=c.ordinal,
+                        text=c.text,
+                        embedding=vector_bytes(c.vector),
+                    )
                     for c in chunks
                 )
                 out.append(_article(row))
@@ -118,8 +130,11 @@ class SqlKBStore:
         with self.sessions() as s:
             total = s.scalar(select(func.count()).select_from(KBArticle).where(KBArticle.tenant_id == tenant))
             rows = s.scalars(
-                select(KBArticle).where(KBArticle.tenant_id == tenant)
-                .order_by(KBArticle.id).offset(offset).limit(limit)
+                select(KBArticle)
+                .where(KBArticle.tenant_id == tenant)
+                .order_by(KBArticle.id)
+                .offset(offset)
+                .limit(limit)
             )
             return [_article(r) for r in rows], int(total or 0)
 
@@ -173,8 +188,13 @@ class MemoryKBStore:
             for art, chunks in items:
                 old = arts.get(art.id)
                 stored = Article(
-                    id=art.id, title=art.title, body=art.body, tags=art.tags, url=art.url,
-                    updated_at=now, version=old.version + 1 if old else 1,
+                    id=art.id,
+                    title=art.title,
+                    body=art.body,
+                    tags=art.tags,
+                    url=art.url,
+                    updated_at=now,
+                    version=old.version + 1 if old else 1,
                 )
                 arts[art.id] = stored
                 self._chunks.setdefault(tenant, {})[art.id] = tuple(chunks)
@@ -196,3 +216,27 @@ class MemoryKBStore:
     def list(self, tenant: str, *, offset: int = 0, limit: int = 50) -> tuple[list[Article], int]:
         arts = sorted(self._articles.get(tenant, {}).values(), key=lambda a: a.id)
         return arts[offset : offset + limit], len(arts)
+
+
+def load_starter_once(kb: KnowledgeBase, sessions: sessionmaker[Session], *, tenant: str = "default") -> bool:
+    """Load the packaged starter articles into ``tenant`` the first time a database is used.
+
+    A marker in ``tenant_settings`` records it, so articles an admin later deletes stay deleted;
+    a tenant that already has articles is left alone. Safe to call from every process at start
+    (a concurrent double load writes the same articles twice). Returns True when it loaded.
+    """
+    from callintel.kb.importers import starter_articles
+
+    with sessions() as s:
+        if s.get(TenantSetting, (tenant, STARTER_MARKER)) is not None:
+            return False
+    _, total = kb.store.list(tenant, limit=1)
+    if total == 0:
+        kb.upsert(tenant, starter_articles())
+    try:
+        with transaction(sessions) as s:
+            if s.get(TenantSetting, (tenant, STARTER_MARKER)) is None:
+                s.add(TenantSetting(tenant_id=tenant, key=STARTER_MARKER, value=True))
+    except IntegrityError:
+        pass  # another process set the marker first
+    return total == 0
