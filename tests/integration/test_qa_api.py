@@ -213,6 +213,14 @@ def test_tenant_scorecard_is_validated(env: Env) -> None:
     assert put("/v1/admin/scorecard", json={"yaml": good}, headers=env.h("qa")).status_code == 403
     assert put("/v1/admin/scorecard", json={"yaml": good}, headers=env.h("admin")).status_code == 200
     assert env.get("/v1/admin/scorecard")["custom"] is True
+    call_id = env.seeded.ids["calm-cancel"]
+    rescored = env.client.post(f"/v1/calls/{call_id}/rescore", headers=env.h())
+    assert rescored.status_code == 200, rescored.text
+    qa = env.get(f"/v1/calls/{call_id}")["analysis"]["qa"]
+    assert qa["scorecard"] == "mine" and [i["id"] for i in qa["items"]] == ["hello"]
+    assert qa["items"][0]["result"] == "fail" and qa["score"] == 0.0  # nobody said "hello" in that call
+    missing = env.client.post("/v1/calls/call_nope/rescore", headers=env.h())
+    assert missing.status_code == 404
 
 
 def test_corrections_retrain_new_version_and_rollback(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -369,6 +369,16 @@ def put_scorecard(body: ScorecardBody, principal: AdminPrincipal, session: Sessi
     return {"name": spec.name, "items": [i.id for i in spec.items]}
 
 
+@router.post("/v1/calls/{call_id}/rescore")
+def rescore(call_id: str, principal: QAPrincipal, session: SessionDep, state: StateDep) -> dict[str, Any]:
+    """Score the call again with the tenant's current scorecard (a new analysis version)."""
+    from callintel.review.rescore import rescore_call
+
+    document = rescore_call(session, tenant_id=principal.tenant_id, call_id=call_id,
+                            embedder=embedder_of(state))
+    return {"call_id": call_id, "qa": document["qa"]}
+
+
 class RollbackBody(_Body):
     version: str | None = None
 
