@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 
 
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def run_from_corrections(args: argparse.Namespace) -> int:
     from callintel.config import get_settings
     from callintel.ml.registry import ModelManager
@@ -27,7 +31,6 @@ def run_from_corrections(args: argparse.Namespace) -> int:
     with transaction(make_session_factory(make_engine(url))) as session:
         result = retrain(session, kind=args.kind, embedder=embedder, heads_dir=heads_dir,
                          examples_path=args.data, seed=args.seed)
-    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"{result.kind}: {result.n_examples} examples ({result.n_corrections} from corrections), "
           f"held-out {result.n_test}")
     print(f"accuracy before (without corrections): {fmt(result.before_accuracy)}")
