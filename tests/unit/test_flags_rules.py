@@ -214,3 +214,20 @@ def test_semantic_threshold_is_respected() -> None:
     det = FlagDetector(embedder=KeywordEmbedder(), rules=semantic_rules(threshold=0.99))
     # "bank hello" has cosine 0.71 with "bank": under 0.99.
     assert det.detect_text("bank says hello", speaker="customer", turn=0) == ()
+
+
+def test_agent_offer_in_a_question_raises_nothing(detector: FlagDetector) -> None:
+    offer = "Would you like a refund for the set, or a replacement?"
+    assert topics(detector, offer, speaker="agent") == set()
+    assert topics(detector, "I'll refund the set today.", speaker="agent") == {"refund"}
+
+
+def test_cancelling_a_booking_mentioned_in_the_sentence_is_not_churn(detector: FlagDetector) -> None:
+    text = "I have a cleaning tomorrow at eleven, but I've come down with the flu, so I need to cancel it."
+    assert topics(detector, text) == set()
+    assert topics(detector, "I'll put you on the waitlist for any cancellation.", speaker="agent") == set()
+
+
+def test_repeat_problem_is_not_repeat_contact_by_pattern(detector: FlagDetector) -> None:
+    assert topics(detector, "This is the second time this year you've done this.") == set()
+    assert topics(detector, "It's the fourth time I've called.") == {"repeat_contact"}

@@ -174,3 +174,53 @@ def test_normalise(raw: str, clean: str) -> None:
 def test_extractive_summarizer_satisfies_the_protocol() -> None:
     summarizer: Summarizer = ExtractiveSummarizer()
     assert summarizer.summarize(BILLING, intent=None, flags=()) == summarize(BILLING, intent=None, flags=())
+
+
+def test_transfer_to_another_team_is_escalated_but_a_waitlist_is_pending() -> None:
+    transfer = call(
+        (C, "There are card payments I didn't make."),
+        (A, "I've frozen the card. I'm going to transfer you to them now."),
+        (C, "Okay."),
+    )
+    assert summarize(transfer, intent=None, flags=()).outcome == "escalated"
+    waitlist = call(
+        (C, "I'm trying to move my appointment."),
+        (A, "Nothing is free next week."),
+        (A, "I can put you on the waitlist. If something opens, I'll call you straight away."),
+        (C, "I suppose."),
+    )
+    s = summarize(waitlist, intent=None, flags=())
+    assert s.outcome == "pending" and s.outcome_turns == (2,)
+
+
+def test_a_condition_is_not_dissatisfaction() -> None:
+    t = call(
+        (C, "I was billed for twelve seats instead of five."),
+        (A, "Let me check the invoices."),
+        (A, "I've raised a ticket with the billing team to refund the difference."),
+        (C, "Fine, but if it's not sorted by Friday I'll dispute the charges."),
+        (A, "Noted, I'll put the deadline on the ticket."),
+    )
+    assert summarize(t, intent=None, flags=()).outcome == "pending"
+
+
+def test_a_plain_thanks_at_the_end_is_a_low_confidence_resolution() -> None:
+    t = call(
+        (C, "I ordered bedding last week and I'm wondering where it is."),
+        (A, "It left our warehouse on Monday and arrives tomorrow."),
+        (C, "Thanks."),
+    )
+    s = summarize(t, intent=None, flags=())
+    assert s.outcome == "resolved" and s.outcome_turns == (2,) and s.low_confidence
+
+
+def test_a_booked_visit_resolves_an_appointment_call() -> None:
+    t = call(
+        (C, "I'd like to book a smart meter installation."),
+        (A, "You're booked for Friday the 8th."),
+        (A, "The engineer will call about thirty minutes before arriving."),
+        (C, "Okay, thanks."),
+    )
+    assert summarize(t, intent=None, flags=()).outcome == "pending"
+    booking = IntentResult(label="appointment", confidence=0.9)
+    assert summarize(t, intent=booking, flags=()).outcome == "resolved"

@@ -68,6 +68,8 @@ class TopicRule:
     agent_can_raise: bool
     suppresses: tuple[str, ...] = ()
     """Topics this one replaces when both come from the same sentence."""
+    unless: re.Pattern[str] | None = None
+    """Sentences this matches never raise the topic (a cancelled appointment is not churn)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ def _topic(name: str, spec: Any) -> TopicRule:
         raise ConfigError(f"flag topic '{name}' needs prototypes", topic=name)
     try:
         patterns = tuple(re.compile(p, re.IGNORECASE) for p in spec.get("patterns") or ())
+        unless = re.compile(spec["unless"], re.IGNORECASE) if spec.get("unless") else None
     except re.error as exc:
         raise ConfigError(f"flag topic '{name}' has a bad pattern: {exc}", topic=name) from exc
     return TopicRule(
@@ -118,6 +121,7 @@ def _topic(name: str, spec: Any) -> TopicRule:
         threshold=float(spec.get("threshold", 0.6)),
         agent_can_raise=bool(spec.get("agent_can_raise", False)),
         suppresses=tuple(str(t) for t in spec.get("suppresses") or ()),
+        unless=unless,
     )
 
 
@@ -244,11 +248,15 @@ class FlagDetector:
         return found
 
     def _sentence_hits(self, sentence: Sentence, semantic: SemanticVotes) -> list[Hit]:
-        affirmed, negated = pattern_topics(sentence.text, self.rules)
         is_agent = sentence.speaker == "agent"
+        if is_agent and sentence.text.rstrip().endswith("?"):
+            return []  # an offer ("Would you like a refund or a replacement?") raises nothing yet
+        affirmed, negated = pattern_topics(sentence.text, self.rules)
         hits: list[Hit] = []
         for rule in self.rules.topics:
             if rule.name in negated or (is_agent and not rule.agent_can_raise):
+                continue
+            if rule.unless is not None and rule.unless.search(sentence.text):
                 continue
             by_pattern = rule.name in affirmed
             by_meaning = semantic.get(rule.name)

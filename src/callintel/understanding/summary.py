@@ -224,34 +224,53 @@ def find_actions(items: Sequence[Sentence], *, limit: int = 6) -> tuple[SummaryI
 
 # --- outcome ----------------------------------------------------------------------------------
 _ESCALATED = _rx(
-    r"\b(?:transfer(?:ring)?|connect(?:ing)?|put(?:ting)?\s+you\s+through|pass(?:ing)?\s+you)\b[^.?!]*"
-    r"\b(?:supervisor|manager|specialist|department|team|colleague|tier\s+two|second\s+line)\b"
+    r"\b(?:transfer(?:ring)?|connect(?:ing)?|put(?:ting)?|pass(?:ing)?|hand(?:ing)?)\s+you\s+(?:through|over|"
+    r"to|now|across)\b"
+    r"|\b(?:transfer(?:ring)?|connect(?:ing)?)\b[^.?!]*\b(?:supervisor|manager|specialist|department|team|"
+    r"colleague|tier\s+two|second\s+line)\b"
     r"|\b(?:escalated|escalating|i'll\s+escalate|i\s+will\s+escalate|let\s+me\s+escalate)\b"
-    r"|\b(?:get|grab|bring\s+in)\s+(?:my|a)\s+(?:supervisor|manager)\b"
-    r"|\b(?:supervisor|manager)\s+(?:will|is\s+going\s+to)\s+(?:call|contact|join|take|be\s+with)\b"
+    r"|\b(?:get|grab|bring\s+in|fetch)\s+(?:my|a|the)\s+(?:supervisor|manager)\b"
 )
+#: Waiting on someone or something after the call: a review, a callback, a visit, a back order.
 _PENDING = _rx(
     r"\b(?:look\s+into|investigate|investigating|get\s+back\s+to\s+you|follow\s+up\s+with\s+you|"
-    r"call\s+you\s+back|contact\s+you|reach\s+out\s+to\s+you|be\s+in\s+touch|hear\s+back|waiting\s+(?:on|for)|"
-    r"pending|under\s+review|once\s+(?:we|they|it)\s+(?:hear|receive|get|arrive|clear))\b"
+    r"call\s+you\s+back|be\s+in\s+touch|hear\s+back|waiting\s+(?:on|for)|pending\s+(?:review|approval)|"
+    r"under\s+review|for\s+review|to\s+review|(?:once|when|as\s+soon\s+as)\s+(?:it's|it\s+is|it\s+gets|we|they)\s+"
+    r"(?:resolved|fixed|hear|receive|approve|confirm)|waitlist|wait\s+list|back[\s-]?order(?:ed)?|"
+    r"estimated\s+(?:date|delivery|time)|don't\s+have\s+an?\s+(?:exact\s+)?(?:time|date|eta)|"
+    r"(?:will|'ll|is\s+going\s+to)\s+(?:call|contact|ring|phone)\s+you)\b"
+    r"|\b(?:send|sending|pass|passing|forward|forwarding|refer|referring|raise|raising)\s+(?:it|this|that|"
+    r"your\s+\w+)\s+(?:on\s+|over\s+)?to\s+(?:our|the)\s+(?:\w+\s+)?(?:team|department)\b"
+    r"|\bif\s+they\s+(?:approve|agree|correct|confirm|accept)\b|\b(?:needs?|requires?)\s+(?:\S+\s+){0,2}approval\b"
+    r"|\b(?:as\s+soon\s+as|once)\s+(?:\w+\s+){0,3}(?:scans?|scanned|receives?|received|arrives?|approves?|"
+    r"approved|confirms?|returns?|returned|exported|reaches)\b"
     r"|\b(?:ticket|case|claim|request|report)\s+(?:number|has\s+been\s+(?:opened|created|logged|raised)|"
     r"was\s+(?:opened|created|logged)|is\s+open)\b"
     r"|\b(?:technician|engineer|installer)\s+(?:will|is\s+going\s+to|can|should)\s+(?:come|visit|be\s+there|"
     r"stop\s+by|arrive|call)\b|\b(?:opened|created|logged|raised|filed)\s+(?:a|an)\s+(?:\w+\s+)?(?:ticket|case|claim)\b"
 )
+#: Pending cues that only describe a booked visit: when booking was the point of the call, it is done.
+_BOOKING_ONLY = _rx(r"\b(?:technician|engineer|installer)\b|\b(?:will|'ll)\s+(?:call|ring|phone)\s+you\b")
 _RESOLVED_AGENT = _rx(
-    r"\b(?:you're|you\s+are)\s+all\s+set\b|\b(?:that's|that\s+is|it's|it\s+is|everything's|everything\s+is)\s+"
+    r"\b(?:you're|you\s+are)\s+(?:all\s+)?(?:set|booked|scheduled|confirmed|sorted)\b|^done\b"
+    r"|\b(?:that's|that\s+is|it's|it\s+is|everything's|everything\s+is)\s+"
     r"(?:been\s+|now\s+|all\s+)?(?:taken\s+care\s+of|sorted|fixed|resolved|done|working)\b"
     r"|\bglad\s+(?:we|i)\s+(?:could|were\s+able\s+to|was\s+able\s+to|got\s+(?:that|it|this))\b"
-    r"|\bhas\s+been\s+(?:processed|cancel+ed|updated|reset|applied|issued|refunded|fixed|resolved|restored|"
-    r"activated|unlocked|removed|waived|credited|closed)\b|\bis\s+now\s+(?:active|working|fixed|updated|unlocked|live)\b"
+    r"|\b(?:has\s+been|is\s+now|is)\s+(?:processed|cancel+ed|updated|reset|applied|issued|refunded|fixed|resolved|"
+    r"restored|activated|unlocked|removed|waived|credited|closed|booked|confirmed|reversed)\b"
+    r"|\bis\s+now\s+(?:active|working|live)\b"
+    r"|\b(?:i've|i\s+have|i)\s+(?:just\s+|now\s+)?(?:refunded|reversed|waived|fixed|booked|scheduled|closed|cancel+ed|"
+    r"reset|updated|unlocked|credited|removed|resent|replaced|frozen|suspended|restored)\b"
+    r"|\bout\s+for\s+delivery\b"
 )
 _RESOLVED_CUSTOMER = _rx(
     r"\b(?:it|that|everything)(?:'s|\s+is)\s+(?:working|fixed|sorted|perfect|great)\b|\bit\s+works\b"
     r"|\bthat\s+(?:worked|fixed\s+it|did\s+it|did\s+the\s+trick|solves\s+it|helps|helped|answers)\b"
-    r"|\b(?:perfect|great|awesome|excellent|wonderful)\b[^.?!]*\bthank|\bproblem\s+solved\b"
-    r"|\bthat's\s+(?:all|everything|it)\s+(?:i\s+needed|for\s+(?:now|today))\b|\bno,?\s+that's\s+(?:all|it|everything)\b"
-    r"|\bthanks?\s+(?:you\s+)?(?:so\s+much|very\s+much|a\s+lot)\s+for\s+(?:your|the|all)\b|\bappreciate\s+(?:it|your\s+help)\b"
+    r"|\b(?:perfect|great|awesome|excellent|wonderful|brilliant|lovely|fantastic)\b|\bproblem\s+solved\b"
+    r"|\bthat's\s+(?:all|everything|it)\b|\bno,?\s+that's\s+(?:all|it|everything)\b"
+    r"|\b(?:that|this|it|that's|this\s+is|it's|\w+'s)\s+(?:fine|good|great|perfect|ok|okay)\b|\bsounds\s+good\b"
+    r"|\bthanks?\s+(?:you\s+)?(?:so\s+much|very\s+much|a\s+lot)\b|\bappreciate\s+(?:it|your\s+help|that)\b"
+    r"|\b(?:thanks|thank\s+you)\s+for\s+(?:your|the|all|making|sorting|helping|fixing)\b"
 )
 _UNRESOLVED = _rx(
     r"\b(?:still|not)\s+(?:working|fixed|resolved|sorted)\b|\b(?:this|that)\s+(?:doesn't|does\s+not|didn't|did\s+not)"
@@ -260,6 +279,7 @@ _UNRESOLVED = _rx(
     r"|\bnothing\s+(?:more\s+)?(?:i|we)\s+can\s+do\b|\b(?:unfortunately|sorry),?\s+(?:i|we)\s+(?:can't|cannot|"
     r"am\s+unable|are\s+unable|won't\s+be\s+able|don't\s+have)\b|\bno\s+(?:solution|fix|way\s+to)\b"
 )
+_THANKS = _rx(r"\b(?:thanks|thank\s+you|cheers|bye|goodbye|have\s+a\s+(?:nice|good|great)\s+day)\b")
 
 
 def _hits(items: Sequence[Sentence], pattern: re.Pattern[str], *, speakers: frozenset[str]) -> list[Sentence]:
@@ -270,25 +290,52 @@ AGENT = frozenset({"agent", "unknown"})
 CUSTOMER = frozenset({"customer", "unknown"})
 
 
-def find_outcome(items: Sequence[Sentence]) -> tuple[Outcome, tuple[int, ...], bool]:
-    """Outcome, the turns that show it, and whether it is a guess (no explicit cue)."""
+def find_outcome(
+    items: Sequence[Sentence], *, intent: IntentResult | None = None
+) -> tuple[Outcome, tuple[int, ...], bool]:
+    """Outcome, the turns that show it, and whether it is a guess (no explicit cue).
+
+    Order of precedence: a transfer or escalation during the call; dissatisfaction that nothing
+    later answers; something still to happen after the call (a review, a callback, a visit);
+    a statement that it is done, or a satisfied close.
+    """
     late = [s for s in items if s.position >= 0.5]
     escalated = [s for s in _hits(items, _ESCALATED, speakers=AGENT) if not s.is_question]
     if escalated:
         return "escalated", _turns(escalated), False
-    unresolved = _hits(late, _UNRESOLVED, speakers=CUSTOMER | AGENT)
+    unresolved = [s for s in _hits(late, _UNRESOLVED, speakers=CUSTOMER | AGENT) if not _conditional(s.text)]
     resolved = [
         *_hits(late, _RESOLVED_CUSTOMER, speakers=CUSTOMER), *_hits(late, _RESOLVED_AGENT, speakers=AGENT)
     ]
     last_resolved = max((s.position for s in resolved), default=-1.0)
     if unresolved and max(s.position for s in unresolved) > last_resolved:
         return "unresolved", _turns(unresolved), False
-    pending = [s for s in _hits(items, _PENDING, speakers=AGENT) if not s.is_question]
+    # Early in a call, such words describe the history ("a claim was opened"), not the outcome.
+    pending = [s for s in _hits(items, _PENDING, speakers=AGENT) if not s.is_question and s.position >= 0.4]
+    if intent is not None and intent.label == "appointment":
+        pending = [s for s in pending if not _BOOKING_ONLY.search(s.text)]
     if pending:
         return "pending", _turns(pending), False
     if resolved:
         return "resolved", _turns(resolved), False
+    closing = _satisfied_close(items)
+    if closing is not None:
+        return "resolved", (closing.turn,), True
     return "unresolved", (), True
+
+
+def _conditional(text: str) -> bool:
+    """An unresolved cue inside an "if" clause is a condition ("if it's not sorted by Friday")."""
+    m = _UNRESOLVED.search(text)
+    return m is not None and re.search(r"\b(?:if|unless|in\s+case)\b", text[:m.start()], re.I) is not None
+
+
+def _satisfied_close(items: Sequence[Sentence]) -> Sentence | None:
+    """The customer's last sentence when it is a plain thanks (weak evidence of resolution)."""
+    last = next((s for s in reversed(items) if s.speaker in CUSTOMER), None)
+    if last is not None and last.position >= 0.5 and _THANKS.search(last.text):
+        return last
+    return None
 
 
 def _turns(items: Sequence[Sentence], *, keep: int = 3) -> tuple[int, ...]:
@@ -411,7 +458,7 @@ class ExtractiveSummarizer:
     ) -> Summary:
         items = sentences(transcript)
         reason = find_reason(items, intent=intent, flags=flags)
-        outcome, outcome_turns, guessed = find_outcome(items)
+        outcome, outcome_turns, guessed = find_outcome(items, intent=intent)
         return Summary(
             reason=reason,
             actions=find_actions(items),
