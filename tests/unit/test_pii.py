@@ -61,6 +61,18 @@ def test_year_like_numbers_under_a_digits_or_birth_cue_are_redacted() -> None:
     assert kinds("my zip code is 90210") == [("address", "90210")]
 
 
+def test_phone_shaped_numbers_are_phones_whatever_the_cue() -> None:
+    assert kinds("my number is 312 555 0196") == [("phone", "312 555 0196")]
+    assert kinds("Sure, it's 415 555 0148.", previous="What's the mobile number on the account?") == [
+        ("phone", "415 555 0148")
+    ]
+
+
+def test_spoken_email_with_digits_in_the_name() -> None:
+    spoken = "lucy dot chen 88 at outlook dot com"
+    assert kinds(f"Okay, {spoken}. That's updated.") == [("email", spoken)]
+
+
 def test_context_from_the_question_before() -> None:
     question = "Can I have your account number?"
     assert kinds("Sure, it's 8 8 1 2 3.", previous=question) == [("account", "8 8 1 2 3")]
@@ -87,6 +99,8 @@ def test_addresses() -> None:
     ]
     assert kinds("ship it to 42 Elm Road apartment 4B") == [("address", "42 Elm Road apartment 4B")]
     assert kinds("I spent 5 minutes with Dr. Lee") == []
+    assert kinds("I'm at 14 Birchwood Lane.") == [("address", "14 Birchwood Lane")]
+    assert kinds("It's 9 Elm St. near the park") == [("address", "9 Elm St.")]
 
 
 @pytest.mark.parametrize(

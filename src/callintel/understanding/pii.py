@@ -69,6 +69,8 @@ _CONTEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\b(?:number|code|pin|digits|id|reference|ticket|case|passcode|password)\b", re.I)),
 )
 _MIN_DIGITS_IN_CONTEXT = 4
+#: Written like a phone number: 555-0199, 312 555 0196, (312) 555-0196, 1-800-555-0199.
+_PHONE_SHAPE = re.compile(r"(?:\+?1[-.\s])?(?:\(?\d{3}\)?[-.\s])?\d{3}[-.\s]\d{4}")
 _YEAR_LIKE = re.compile(r"(?:19|20)\d\d")
 #: Cues under which a year-like 4-digit number is still PII (a birth year, last four digits).
 _YEAR_CONTEXTS = frozenset({"dob", "card", "ssn", "number"})
@@ -167,9 +169,11 @@ def digit_runs(text: str, toks: Sequence[Token]) -> Iterator[tuple[int, int, str
 
 
 def _context(before: str, previous: str) -> str | None:
-    """The PII kind the nearest cue names: in this turn just before the run, else the prior turn."""
+    """The PII kind the nearest cue names: in this turn just before the run, else the prior turn.
+
+    A specific cue ("account", "phone") wins over the generic "number" in the same place.
+    """
     for window in (before[-80:], previous):
-        # A specific cue ("account") wins over the generic "number" that usually follows it.
         for cues in (_CONTEXT[:-1], _CONTEXT[-1:]):
             best: tuple[int, str] | None = None
             for kind, cue in cues:
@@ -186,6 +190,8 @@ def classify_digits(digits: str, *, context: str | None, phone_shaped: bool = Fa
     n = len(digits)
     if 13 <= n <= 19 and luhn_ok(digits):
         return "card"
+    if phone_shaped and context not in ("card", "ssn"):
+        return "phone"
     if context is None:
         if n == 10 or (n == 11 and digits.startswith("1")) or (n == 7 and phone_shaped):
             return "phone"
@@ -210,7 +216,7 @@ def find_digit_runs(text: str, previous: str) -> list[Found]:
             continue
         start, end = toks[first].start, toks[last].end
         prior = previous if first < 15 else ""
-        shaped = bool(re.fullmatch(r"\d{3}[-.\s]\d{4}", text[start:end]))
+        shaped = bool(_PHONE_SHAPE.fullmatch(text[start:end]))
         context = _context(text[:start], prior)
         if _YEAR_LIKE.fullmatch(text[start:end]) and context not in _YEAR_CONTEXTS:
             continue  # "the account was opened in 2019"
@@ -224,7 +230,7 @@ def find_digit_runs(text: str, previous: str) -> list[Found]:
 _TLD = r"(?:com|net|org|edu|gov|io|co|uk|us|ca|de|fr|au|in|info|biz|me|mail|email)"
 _DOT = r"(?:\.|\s+dot\s+)"
 _EMAIL = re.compile(
-    r"\b[a-z0-9][a-z0-9._%+-]*(?:\s+(?:dot|underscore|dash|hyphen)\s+[a-z0-9%+-]+)*"
+    r"\b[a-z0-9][a-z0-9._%+-]*(?:\s+(?:dot|underscore|dash|hyphen)\s+[a-z0-9%+-]+)*(?:\s+\d+)?"
     r"(?:\s*@\s*|\s+at\s+)"
     rf"[a-z0-9-]+(?:{_DOT}[a-z0-9-]+)*{_DOT}{_TLD}\b",
     re.IGNORECASE,
@@ -295,8 +301,20 @@ def _street_like(match: str) -> bool:
     return not any(w in _NOT_STREET_NAME for w in words)
 
 
+_ABBREVIATIONS = _wordset("st ave rd blvd ln dr ct pl cir hwy pkwy sq apt ste")
+
+
+def _sentence_dot(match: str) -> int:
+    """1 when the match ends in a full stop after a whole word ("Lane."), not an abbreviation ("St.")."""
+    last = re.search(r"([A-Za-z]+)\.$", match)
+    return int(last is not None and last.group(1).lower() not in _ABBREVIATIONS)
+
+
 def find_addresses(text: str) -> list[Found]:
-    found = [Found("address", m.start(), m.end()) for m in _ADDRESS.finditer(text) if _street_like(m.group())]
+    found = [
+        Found("address", m.start(), m.end() - _sentence_dot(m.group()))
+        for m in _ADDRESS.finditer(text) if _street_like(m.group())
+    ]
     for m in _ADDRESS_CUE.finditer(text):
         rest = re.match(r"[^.?!]{3,80}", text[m.end():])
         if rest and re.search(r"\d", rest.group()):
