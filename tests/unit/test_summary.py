@@ -204,14 +204,14 @@ def test_a_condition_is_not_dissatisfaction() -> None:
     assert summarize(t, intent=None, flags=()).outcome == "pending"
 
 
-def test_a_plain_thanks_at_the_end_is_a_low_confidence_resolution() -> None:
+def test_a_plain_thanks_at_the_end_is_a_resolution() -> None:
     t = call(
         (C, "I ordered bedding last week and I'm wondering where it is."),
         (A, "It left our warehouse on Monday and arrives tomorrow."),
         (C, "Thanks."),
     )
     s = summarize(t, intent=None, flags=())
-    assert s.outcome == "resolved" and s.outcome_turns == (2,) and s.low_confidence
+    assert s.outcome == "resolved" and s.outcome_turns == (2,) and not s.low_confidence
 
 
 def test_a_booked_visit_resolves_an_appointment_call() -> None:

@@ -320,7 +320,7 @@ def find_outcome(
         return "resolved", _turns(resolved), False
     closing = _satisfied_close(items)
     if closing is not None:
-        return "resolved", (closing.turn,), True
+        return "resolved", (closing.turn,), False
     return "unresolved", (), True
 
 
@@ -331,7 +331,7 @@ def _conditional(text: str) -> bool:
 
 
 def _satisfied_close(items: Sequence[Sentence]) -> Sentence | None:
-    """The customer's last sentence when it is a plain thanks (weak evidence of resolution)."""
+    """The customer's last sentence when it is a plain thanks: most calls that end so are resolved."""
     last = next((s for s in reversed(items) if s.speaker in CUSTOMER), None)
     if last is not None and last.position >= 0.5 and _THANKS.search(last.text):
         return last
