@@ -109,6 +109,7 @@ def analyze_transcript(
     call_id: str,
     kb: KBSearch | None = None,
     contacts: int = 0,
+    customer_id: str | None = None,
 ) -> tuple[Analysis, tuple[PiiSpan, ...]]:
     """Everything after transcription; live sessions reuse it on typed utterances."""
     redacted, spans = redact_transcript(transcript)
@@ -123,7 +124,7 @@ def analyze_transcript(
     escalation = decide(
         GuardrailInput(
             transcript=redacted, intent=intent, sentiment=sentiment, flags=flags,
-            summary=summary, prior_contacts=contacts,
+            summary=summary, prior_contacts=contacts, customer_id=customer_id,
         ),
         policy=analyzers.policy,
     )
@@ -151,7 +152,8 @@ def analyze_call(
     audio, transcript = transcribe_file(data, analyzers=analyzers, options=options)
     prior = contacts(options.customer_id) if contacts and options.customer_id else 0
     analysis, spans = analyze_transcript(
-        transcript, analyzers=analyzers, call_id=options.call_id, kb=kb, contacts=prior
+        transcript, analyzers=analyzers, call_id=options.call_id, kb=kb, contacts=prior,
+        customer_id=options.customer_id,
     )
     redacted_audio = None
     if analyzers.settings.privacy.redact_audio:

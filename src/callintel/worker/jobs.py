@@ -181,7 +181,8 @@ def run_analysis(ctx: WorkerContext, call: Call) -> JobResult:
 
 
 def prior_contacts(ctx: WorkerContext, call: Call, customer_id: str) -> int:
-    days = ctx.settings.guardrail.repeat_contact_days
+    # The policy (tenant-editable YAML) owns the window; settings only seed the default policy.
+    days = ctx.analyzers().policy.repeat_contact.days
     with ctx.sessions() as session:
         return repo.count_recent_contacts(
             session, tenant_id=call.tenant_id, customer_id=customer_id, days=days, exclude_call=call.id
