@@ -261,7 +261,8 @@ class LiveService:
             state = self.state(tenant, session_id)
             if state.get("ended"):
                 return {"session_id": session_id, "status": "ended", **state["ended"]}
-            analysis = self.final_analysis(tenant, state, call_id="call_" + uuid.uuid4().hex)
+            # The call id derives from the session, so a retried end never stores a second call.
+            analysis = self.final_analysis(tenant, state, call_id="call_" + session_id.removeprefix("live_"))
             call_id = self.recorder.ended(tenant, state, analysis) if self.recorder else analysis.call_id
             state["ended"] = {"call_id": call_id, "ended_at": _now()}
             self.store.save(key, state, ttl_s=self.config.session_ttl_s)
@@ -657,6 +658,8 @@ class SqlLiveRecorder:
         from callintel.storage.models import LiveSession, utcnow
 
         with transaction(self.sessions) as session:
+            if repo.get_call_by_id(session, analysis.call_id) is not None:
+                return analysis.call_id  # stored by an earlier attempt whose reply was lost
             call = repo.create_call(
                 session,
                 repo.NewCall(
