@@ -4,7 +4,8 @@ driven by Playwright in Debian's headless Chromium (never a downloaded browser).
 Covers: the dashboard renders metrics, charts and the call list; search; the call page shows the
 transcript (coloured by sentiment), the scorecard, evidence highlighting and the audio player; one
 correction round trip (change the intent in the UI → the API shows the corrected value); the review
-queue. Screenshots are kept under ``test-artifacts/``.
+queue; live assist showing suggestions as a conversation proceeds. Screenshots are kept under
+``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ def server(
         time.sleep(0.1)
     state = app.state.callintel
     state.extras["models"] = models
+    state.extras["analyzers"] = analyzers  # live assist reuses the loaded analyzers
     seeded = qa_seed.seed(state.sessions, qa_seed.analyse_all(analyzers))
     with transaction(state.sessions) as session:
-        key = repo.create_api_key(session, tenant_id="default", scopes=["qa"], name="ui-reviewer").key
+        key = repo.create_api_key(session, tenant_id="default", scopes=["qa", "agent"],
+                                  name="ui-reviewer").key
         call = repo.get_call_by_id(session, seeded.ids["double-charge-good"])
         assert call is not None
         call.redacted_audio_key = "default/ui/redacted.wav"
@@ -179,3 +182,35 @@ def test_review_queue(page: Any, server: Server) -> None:
     page.locator("#queue tbody tr").first.click()
     page.wait_for_selector("#transcript .turn")
     assert page.url.endswith(f"#/call/{expected[0]}")
+
+
+def test_live_assist_shows_suggestions_as_the_call_proceeds(page: Any, server: Server) -> None:
+    page.goto(server.base + "/ui/#/live")
+    page.wait_for_selector("#live-form")
+
+    def say(speaker: str, text: str) -> None:
+        page.select_option("#live-speaker", speaker)
+        page.fill("#live-text", text)
+        before = page.locator("#live-suggestions pre.raw").all_text_contents()
+        page.click("#live-form button[type=submit]")
+        page.wait_for_function(
+            "prev => { const el = document.querySelector('#live-suggestions pre.raw');"
+            " return el && el.textContent !== prev; }", arg=before[0] if before else "")
+
+    say("agent", "Thank you for calling Northwind, this is Ana. How can I help?")
+    say("customer", "I was charged twice for my subscription this month and I want a refund.")
+    assert page.locator("#live-intent").inner_text() == "billing"
+    assert "refund" in page.locator("#live-suggestions").inner_text()
+    assert page.locator("#live-kb li").count() >= 1
+    say("agent", "I'm sorry about that, let me check your account.")
+    say("customer", "This is ridiculous, I want to speak to a supervisor right now.")
+    page.wait_for_selector("#live-warning")
+    assert "supervisor" in page.locator("#live-warning").inner_text().lower()
+    assert "[object" not in page.locator("#live-suggestions").inner_text()
+    assert page.locator("#live-flow").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "live-assist.png"), full_page=True)
+    page.click("#live-end")
+    page.wait_for_selector("#live-call-link")
+    page.click("#live-call-link")
+    page.wait_for_selector("#transcript .turn")
+    assert page.locator("#transcript .turn").count() == 4

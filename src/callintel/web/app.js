@@ -374,34 +374,60 @@ async function queuePage() {
 }
 
 // ---------- live assist ----------
-function liveRender(box, result) {
-  const r = result || {};
-  const intent = r.intent || {};
-  const alerts = r.alerts || r.flags || [];
-  const kb = r.kb_suggestions || r.suggestions || [];
-  const flow = r.flow || r.flow_node || r.node || null;
-  const esc = r.escalation || {};
-  const trend = r.sentiment_trend || (r.sentiment || {}).trend || null;
-  box.replaceChildren(
-    h("h2", {}, "Suggestions"),
-    h("p", {}, "Intent so far: ", h("b", {}, intent.label || "–"), intent.confidence ? ` (${num(intent.confidence * 100, 0)}%)` : ""),
-    esc.decision && esc.decision !== "none" ? h("div", { class: "alert", id: "live-escalation" },
-      `Escalation ${esc.decision}: ${(esc.reasons || []).map((x) => x.code || x).join(", ")}`) : null,
-    alerts.map((a) => h("div", { class: "alert" }, `⚑ ${a.topic || a}`)),
-    flow ? h("div", { class: "card" }, h("b", {}, "Next step: "), flow.say || flow.prompt || flow.text || flow.id || JSON.stringify(flow)) : null,
-    trend ? h("p", {}, "Sentiment trend: ", badge(trend.direction || String(trend))) : null,
-    h("h2", {}, "Knowledge base"),
-    kb.length ? h("ol", { id: "live-kb" }, kb.map((k) => h("li", {}, h("b", {}, k.title || k.article_id), h("div", { class: "snippet" }, k.passage || "")))) : h("p", { class: "muted" }, "No suggestions yet."),
-    h("details", {}, h("summary", {}, "Raw response"), h("pre", { class: "raw" }, JSON.stringify(r, null, 2))));
+function sparkline(values) {
+  const w = 200, hgt = 40;
+  const svg = s("svg", { viewBox: `0 0 ${w} ${hgt}`, class: "spark", role: "img", "aria-label": "customer sentiment, recent turns" });
+  svg.append(s("line", { x1: 0, x2: w, y1: hgt / 2, y2: hgt / 2, stroke: "#d0d5dd" }));
+  if (values.length > 1) {
+    const pts = values.map((v, i) => `${(i / (values.length - 1)) * w},${hgt / 2 - v * (hgt / 2 - 3)}`).join(" ");
+    svg.append(s("polyline", { points: pts, fill: "none", stroke: COLORS.bar, "stroke-width": 2 }));
+  }
+  return svg;
 }
 
-function livePage() {
-  const sessionId = `ui-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-  const chat = h("div", { class: "card chat", id: "live-chat" }, h("h2", {}, `Conversation (session ${sessionId})`));
-  const side = h("div", { class: "card", id: "live-suggestions" }, h("p", { class: "muted" }, "Send an utterance to get suggestions."));
+function liveRender(box, r) {
+  const intent = r.intent || {};
+  const esc = r.escalation || {};
+  const flow = r.flow;
+  const sent = r.sentiment || {};
+  const trend = sent.trend;
+  const parts = [
+    h("h2", {}, "Suggestions"),
+    esc.warning ? h("div", { class: "alert", id: "live-warning" }, `⚠ ${esc.warning}`) : null,
+    h("p", {}, "Intent so far: ", h("b", { id: "live-intent" }, intent.label || "–"),
+      intent.confidence ? ` (${num(intent.confidence * 100, 0)}%)` : "", intent.low_confidence ? badge("low confidence", "suggest") : null),
+    h("p", {}, "Escalation: ", badge(esc.decision || "none"), esc.priority && esc.decision !== "none" ? badge(esc.priority) : null,
+      (esc.reasons || []).map((x) => badge(x.code, "flag"))),
+    (r.alerts || []).map((a) => h("div", { class: "alert" }, `⚑ New urgent topic: ${a.topic} (raised by ${a.raised_by})`)),
+    (r.flags || []).length ? h("p", {}, "Topics: ", r.flags.map((f) => badge(f, "flag"))) : null,
+    flow ? h("div", { class: "card", id: "live-flow" }, h("div", { class: "muted" }, flow.flow_title || flow.flow_id),
+      h("b", {}, "Next step: "), flow.next_step || "", flow.action ? h("div", {}, "Action: ", flow.action) : null,
+      (flow.expecting || []).length ? h("div", { class: "muted" }, `Listening for: ${flow.expecting.join(" · ")}`) : null) : null,
+    h("div", {}, "Customer sentiment: ", sent.customer ? badge(sent.customer.label) : "–",
+      trend ? h("span", {}, " trend ", badge(trend.direction)) : null, h("div", {}, sparkline(sent.recent || []))),
+    h("h2", {}, "Knowledge base"),
+    (r.kb_suggestions || []).length ? h("ol", { id: "live-kb" }, r.kb_suggestions.map((k) => h("li", {},
+      k.url ? h("a", { href: k.url, target: "_blank", rel: "noopener" }, k.title || k.article_id) : h("b", {}, k.title || k.article_id),
+      h("div", { class: "snippet" }, k.passage || "")))) : h("p", { class: "muted" }, "No suggestions yet."),
+    h("details", {}, h("summary", {}, "Raw response"), h("pre", { class: "raw" }, JSON.stringify(r, null, 2)))];
+  box.replaceChildren(...parts.flat().filter(Boolean));
+}
+
+async function livePage() {
+  const side = h("div", { class: "card", id: "live-suggestions" }, h("p", { class: "muted" }, "Send what the customer says to get suggestions."));
+  let session;
+  try {
+    session = await api("/v1/live/sessions", { method: "POST", json: {} });
+  } catch (e) {
+    app.replaceChildren(h("h1", {}, "Live agent assist"), h("p", {}, `Live assist needs an API key with the agent scope (${e.message}).`));
+    return;
+  }
+  const id = session.session_id;
+  const chat = h("div", { class: "card chat", id: "live-chat" }, h("h2", {}, "Conversation"), h("div", { class: "muted" }, `session ${id}`));
   const speaker = h("select", { name: "speaker", id: "live-speaker" }, h("option", { value: "customer" }, "customer"), h("option", { value: "agent" }, "agent"));
   const text = h("input", { name: "text", id: "live-text", size: 60, placeholder: "What was said…" });
-  const form = h("form", { class: "card filters" }, speaker, text, h("button", { type: "submit" }, "Send"));
+  const form = h("form", { class: "card filters", id: "live-form" }, speaker, text, h("button", { type: "submit" }, "Send"));
+  const end = h("button", { type: "button", class: "secondary", id: "live-end" }, "End call and analyse");
   const started = Date.now();
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -411,10 +437,17 @@ function livePage() {
     text.value = "";
     speaker.value = utterance.speaker === "customer" ? "agent" : "customer";
     try {
-      liveRender(side, await api(`/v1/live/${sessionId}/utterances`, { method: "POST", json: utterance }));
+      liveRender(side, await api(`/v1/live/${id}/utterances`, { method: "POST", json: utterance }));
     } catch (e) { showError(`live assist: ${e.message}`); }
   });
-  app.replaceChildren(h("h1", {}, "Live agent assist"), h("div", { class: "live-layout" }, h("div", {}, chat, form), side));
+  end.addEventListener("click", async () => {
+    try {
+      const done = await api(`/v1/live/${id}/end`, { method: "POST" });
+      side.replaceChildren(h("h2", {}, "Call ended"), h("p", {}, "Stored and analysed as ", h("a", { href: `#/call/${done.call_id}`, id: "live-call-link" }, done.call_id)));
+      form.remove(); end.remove();
+    } catch (e) { showError(`live assist: ${e.message}`); }
+  });
+  app.replaceChildren(h("h1", {}, "Live agent assist"), h("div", { class: "live-layout" }, h("div", {}, chat, form, end), side));
 }
 
 // ---------- router ----------
@@ -429,7 +462,7 @@ async function route() {
   try {
     if (page === "call" && arg) await callPage(decodeURIComponent(arg));
     else if (page === "queue") await queuePage();
-    else if (page === "live") livePage();
+    else if (page === "live") await livePage();
     else await dashboard();
   } catch (e) {
     showError(e.message);
