@@ -6,7 +6,8 @@ the agent does in a tool), ``escalate`` (hand over to a supervisor or specialist
 Each customer utterance is matched against the current node's ``branches`` (and the flow's
 ``interrupts``, checked at every node); the first branch whose ``when`` holds moves the flow to
 its ``next`` node. A node's ``next`` is taken when no branch matched: for ``say``/``action`` on
-the customer's next utterance, for ``ask`` only when it has no branches (any answer will do).
+the customer's next utterance; for ``ask`` on any answer when it has no branches, else on a
+substantive answer (three words or more) that no branch recognised.
 
 ``when`` conditions (all given fields must hold; any item of a list matches):
 ``keywords`` (whole words or phrases, case-insensitive), ``patterns`` (regular expressions),
@@ -121,6 +122,9 @@ class Trigger:
 
 
 MIN_TRIGGER = 2
+ANSWER_WORDS = 3
+"""An ``ask`` node with branches falls back to its ``next`` only on an answer this long ("um",
+"hold on" and "yes" keep waiting for an answer the branches recognise)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +163,11 @@ def _strings(value: Any, *, flow: str, node: str | None, key: str) -> tuple[str,
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        hint = " (quote yes/no/on/off: YAML reads them as booleans)" if isinstance(value, list) and any(
-            isinstance(v, bool) for v in value) else ""
+        hint = (
+            " (quote yes/no/on/off: YAML reads them as booleans)"
+            if isinstance(value, list) and any(isinstance(v, bool) for v in value)
+            else ""
+        )
         raise _fail(flow, f"'{key}' must be a list of non-empty strings{hint}", node=node)
     return tuple(v.strip() for v in value)
 
@@ -200,8 +207,11 @@ def _branches(raw: Any, *, flow: str, node: str | None) -> tuple[Branch, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("next"), str):
             raise _fail(flow, "each branch needs 'when' and a 'next' node id", node=node)
         label = item.get("label", "")
-        out.append(Branch(when=_condition(item.get("when"), flow=flow, node=node), next=item["next"],
-                          label=str(label)))
+        out.append(
+            Branch(
+                when=_condition(item.get("when"), flow=flow, node=node), next=item["next"], label=str(label)
+            )
+        )
     return tuple(out)
 
 
@@ -222,10 +232,15 @@ def _node(raw: Any, *, flow: str, position: int) -> FlowNode:
     if nxt is not None and not isinstance(nxt, str):
         raise _fail(flow, "'next' must be a node id", node=nid)
     node = FlowNode(
-        id=nid, type=ntype, text=" ".join(text.split()),
-        branches=_branches(raw.get("branches"), flow=flow, node=nid), next=nxt,
-        action=raw.get("action"), kb=_strings(raw.get("kb"), flow=flow, node=nid, key="kb"),
-        priority=raw.get("priority"), outcome=raw.get("outcome"),
+        id=nid,
+        type=ntype,
+        text=" ".join(text.split()),
+        branches=_branches(raw.get("branches"), flow=flow, node=nid),
+        next=nxt,
+        action=raw.get("action"),
+        kb=_strings(raw.get("kb"), flow=flow, node=nid, key="kb"),
+        priority=raw.get("priority"),
+        outcome=raw.get("outcome"),
     )
     if node.terminal and node.targets():
         raise _fail(flow, f"a '{ntype}' node ends the flow and cannot have 'branches' or 'next'", node=nid)
@@ -252,10 +267,14 @@ def parse_flow(data: Any, *, source: str = "flow") -> Flow:
             raise _fail(fid, "duplicate node id", node=node.id)
         nodes[node.id] = node
     flow = Flow(
-        id=fid, title=str(data.get("title") or fid), start=str(data.get("start") or ""), nodes=nodes,
+        id=fid,
+        title=str(data.get("title") or fid),
+        start=str(data.get("start") or ""),
+        nodes=nodes,
         trigger=_trigger(data.get("trigger"), flow=fid),
         interrupts=_branches(data.get("interrupts"), flow=fid, node=None),
-        description=str(data.get("description") or ""), priority=int(data.get("priority") or 0),
+        description=str(data.get("description") or ""),
+        priority=int(data.get("priority") or 0),
     )
     validate_graph(flow)
     return flow
@@ -374,10 +393,19 @@ class FlowStep:
     def to_dict(self) -> dict[str, Any]:
         n = self.node
         return {
-            "flow_id": self.flow_id, "flow_title": self.flow_title, "node_id": n.id, "type": n.type,
-            "next_step": n.text, "action": n.action, "kb": list(n.kb), "priority": n.priority,
-            "outcome": n.outcome, "moved": self.moved, "started": self.started,
-            "finished": self.finished, "expecting": list(self.expecting),
+            "flow_id": self.flow_id,
+            "flow_title": self.flow_title,
+            "node_id": n.id,
+            "type": n.type,
+            "next_step": n.text,
+            "action": n.action,
+            "kb": list(n.kb),
+            "priority": n.priority,
+            "outcome": n.outcome,
+            "moved": self.moved,
+            "started": self.started,
+            "finished": self.finished,
+            "expecting": list(self.expecting),
         }
 
 
@@ -407,8 +435,15 @@ class FlowRunner:
     def step(self, flow: Flow, node_id: str, *, moved: bool, started: bool = False) -> FlowStep:
         node = flow.nodes[node_id]
         expecting = tuple(b.label or _describe(b.when) for b in node.branches)
-        return FlowStep(flow.id, flow.title, node, moved=moved, started=started,
-                        finished=node.terminal, expecting=expecting)
+        return FlowStep(
+            flow.id,
+            flow.title,
+            node,
+            moved=moved,
+            started=started,
+            finished=node.terminal,
+            expecting=expecting,
+        )
 
     def advance(self, position: FlowPosition | None, signal: Signal) -> Advance:
         """Apply one customer utterance: start a flow, follow a branch, or stay."""
@@ -441,7 +476,7 @@ def _next_node(flow: Flow, node: FlowNode, signal: Signal) -> str | None:
     for branch in (*flow.interrupts, *node.branches):
         if branch.when.holds(signal) and branch.next != node.id:
             return branch.next
-    if node.next and (node.type != "ask" or not node.branches):
+    if node.next and (node.type != "ask" or not node.branches or len(signal.text.split()) >= ANSWER_WORDS):
         return node.next
     return None
 

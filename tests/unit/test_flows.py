@@ -244,3 +244,14 @@ def test_stale_position_restarts_selection() -> None:
     runner = FlowRunner({"f": parse_flow(flow())})
     pos, step = runner.advance(FlowPosition("gone", "x"), Signal("help me now"))
     assert pos == FlowPosition("f", "ask") and step is not None
+
+
+def test_ask_with_branches_falls_back_to_next_on_a_substantive_answer() -> None:
+    runner = FlowRunner(packaged_flows())
+    pos = FlowPosition("cancellation_retention", "ask_reason")
+    waiting, _ = runner.advance(pos, Signal("um"))
+    assert waiting == pos
+    offer, _ = runner.advance(pos, Signal("it is way too expensive"))
+    assert offer is not None and offer.node_id == "offer_discount"
+    other, step = runner.advance(pos, Signal("I am moving abroad next month"))
+    assert other is not None and other.node_id == "confirm_cancel" and step is not None and step.moved
