@@ -65,6 +65,9 @@ class ModelSettings(BaseModel):
     """Optional local Hugging Face sequence-classification model folder used for sentiment instead of the head."""
     low_confidence: float = 0.55
     """Classifier outputs below this confidence are labelled low-confidence."""
+    intent_call_low_confidence: float = 0.45
+    """A whole call's intent (pooled over its turns, which spreads probability) below this becomes
+    ``other`` with low confidence; single utterances use ``low_confidence``."""
 
 
 class PrivacySettings(BaseModel):
