@@ -34,7 +34,7 @@ CALL = [
     ("customer", "Hi, I was charged twice for my subscription this month."),
     ("agent", "I'm sorry about that. Can I have the email on the account?"),
     ("customer", "Sure, it's john.doe@example.com."),
-    ("customer", "Both charges went through on my card."),
+    ("customer", "Yes, both charges are completed."),
     ("agent", "I see it. I've refunded the duplicate charge; it takes 5 to 10 business days."),
     ("customer", "Okay, thank you, that's great."),
 ]
@@ -68,7 +68,7 @@ def test_suggestions_for_a_duplicate_charge_call(analyzers: Any, redis_url: str,
     assert (
         replies[3]["turn"]["text"] != CALL[3][1] and "john.doe@example.com" not in replies[3]["turn"]["text"]
     )
-    assert replies[4]["flow"]["node_id"] == "refund"  # "both charges went through"
+    assert replies[4]["flow"]["node_id"] == "refund"  # "both charges are completed"
     assert replies[-1]["sentiment"]["trend"] is not None
     assert all(r["escalation"]["decision"] == "none" for r in replies)
     assert all(r["seq"] == i + 1 for i, r in enumerate(replies))
