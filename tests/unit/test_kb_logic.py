@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -311,3 +313,32 @@ def test_min_score_and_empty_queries() -> None:
 def test_invalid_articles_are_refused(bad: Article) -> None:
     with pytest.raises(InvalidInput):
         KnowledgeBase(MemoryKBStore(), BagEmbedder()).upsert("t1", [bad])
+
+
+def test_searches_use_the_previous_index_while_another_thread_rebuilds() -> None:
+    import threading
+
+    class SlowStore(MemoryKBStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate = threading.Event()
+            self.slow = False
+
+        def snapshot(self, tenant: str) -> Any:
+            if self.slow:
+                self.gate.wait(5)
+            return super().snapshot(tenant)
+
+    store = SlowStore()
+    kb = KnowledgeBase(store, BagEmbedder())
+    kb.upsert("t1", ARTICLES)
+    old = kb.index("t1")
+    kb.upsert("t1", [Article(id="new", title="Brand new", body="A brand new article.")])
+    store.slow = True
+    rebuilder = threading.Thread(target=kb.index, args=("t1",))
+    rebuilder.start()
+    time.sleep(0.1)
+    assert kb.index("t1") is old  # not blocked behind the rebuild
+    store.gate.set()
+    rebuilder.join(5)
+    assert "new" in kb.index("t1").articles
