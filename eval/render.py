@@ -7,9 +7,10 @@ explicit pauses (``pause: s``, e.g. holds) and interruptions (``overlap: s`` sta
 other speaker has finished), agent on one channel and customer on the other. The recording is then
 encoded in one of several formats so the harness sees what real systems send:
 
-* ``ulaw8k``: 8 kHz G.711 mu-law WAV, telephone band-passed (every third call; some of them mono);
+* ``ulaw8k``: 8 kHz G.711 mu-law WAV, telephone band-passed (every third call; every other one of those, and
+  those longer than 65 s, mono);
 * ``opus``: Ogg/Opus, 20 kbit/s, 16 kHz, stereo;
-* ``mp3``: MP3, 48 kbit/s, 16 kHz, stereo (24 kbit/s doubled the WER of tiny.en).
+* ``mp3``: MP3, 44 kbit/s, 16 kHz, stereo (24 kbit/s doubled the WER of tiny.en).
 
 A few stereo calls put the customer on the left channel (``channel_map: customer,agent``), as
 some telephony vendors do. Voices, speeds, pitches, gaps and noise are drawn from a random
@@ -47,6 +48,8 @@ VOICES = (
     "en-gb-scotland+f2", "en-gb-x-rp", "en-gb-x-rp+f5", "en-029", "en-us-nyc", "en-gb-x-gbclan+m2",
     "en-gb-x-gbcwmd+f1",
 )
+MONO_ABOVE_S = 65.0
+"""Mu-law calls longer than this are rendered mono (keeps the committed audio under 15 MB)."""
 CUSTOMER_LEFT_EVERY = 7
 """Every seventh stereo call (offset 3) swaps the channels: customer left, agent right."""
 
@@ -146,15 +149,16 @@ def encode(master: Path, out_dir: Path, call_id: str, fmt: str, mono: bool) -> P
         subprocess.run([*ffmpeg, *opus, str(dest)], check=True)
     else:
         dest = out_dir / f"{call_id}.mp3"
-        mp3 = ["-c:a", "libmp3lame", "-joint_stereo", "0", "-b:a", "48k"]  # no mid/side coupling
+        mp3 = ["-c:a", "libmp3lame", "-joint_stereo", "0", "-b:a", "44k"]  # no mid/side coupling
         subprocess.run([*ffmpeg, *mp3, str(dest)], check=True)
     return dest
 
 
-def plan(index: int) -> tuple[str, bool, bool]:
+def plan(index: int, duration_s: float) -> tuple[str, bool, bool]:
     """``(format, mono, customer_left)`` for the call at this position in id order."""
     fmt = ("ulaw8k", "opus", "mp3")[index % 3]
-    mono = fmt == "ulaw8k" and (index // 3) % 2 == 1
+    # uncompressed mu-law is the size budget's main cost: long calls in that slot go mono
+    mono = fmt == "ulaw8k" and ((index // 3) % 2 == 1 or duration_s > MONO_ABOVE_S)
     customer_left = not mono and index % CUSTOMER_LEFT_EVERY == 3
     return fmt, mono, customer_left
 
@@ -164,11 +168,11 @@ def render(script: Path, index: int, out_dir: Path) -> dict[str, Any]:
     call_id = doc["id"]
     rng = random.Random(seed_for(call_id))
     voices = pick_voices(rng)
-    fmt, mono, customer_left = plan(index)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         clips = [synth(t["text"], voices[t["speaker"]], tmp) for t in doc["turns"]]
         placed = place_turns(doc["turns"], clips, rng)
+        fmt, mono, customer_left = plan(index, placed[-1].end)
         left = "customer" if customer_left else "agent"
         write_wav(tmp / "master.wav", mix(placed, clips, left=left, rng=rng))
         dest = encode(tmp / "master.wav", out_dir, call_id, fmt, mono)
@@ -211,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{entry['id']}: {entry['audio']} {entry['duration_s']} s", file=sys.stderr)
         lines.append(json.dumps(entry, sort_keys=True))
     manifest.write_text("\n".join(lines) + "\n")
+    # a call whose format changed leaves its old file behind; keep only what the manifest names
+    keep = {json.loads(line)["audio"] for line in lines}
+    for stale in out_dir.iterdir():
+        if str(stale.relative_to(args.root)) not in keep:
+            stale.unlink()
     return 0
 
 
