@@ -31,6 +31,7 @@ from typing import Any
 
 from callintel.config import AsrSettings, AudioSettings
 from callintel.domain import ChannelMap, Transcript
+from callintel.errors import CallintelError
 from callintel.ml.registry import AsrConfig, ModelManager, force_offline, tiny_en_dir, whisper_base_dir
 from callintel.ml.whisper import WhisperTranscriber
 from callintel.understanding.transcribe import transcribe_recording
@@ -78,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     _warm_up(bare, transcriber, asr=asr, path=calls[0].path)
     rows = []
     for call in calls:
-        rows.append(_bench(call, bare=bare, transcriber=transcriber, asr=asr))
+        try:
+            rows.append(_bench(call, bare=bare, transcriber=transcriber, asr=asr))
+        except CallintelError as exc:  # one unreadable call must not lose the others' figures
+            print(f"skipped {call.path.name}: {exc.code}: {exc.message}", file=sys.stderr, flush=True)
+            continue
         print(f"done {call.path.name}", file=sys.stderr, flush=True)
     _report(rows, asr=asr)
     return 0
