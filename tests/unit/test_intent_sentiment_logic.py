@@ -230,3 +230,20 @@ def test_unknown_labels_are_a_config_error() -> None:
         canonical_label("joy", index=0, count=6)
     with pytest.raises(ConfigError):
         SentimentModel(KeywordClassifier(("joy", "anger"), {}, [0.5, 0.5]))
+
+
+def test_call_and_utterance_thresholds_differ() -> None:
+    clf = KeywordClassifier(INTENT_LABELS, {"halfway": [0.5, 0.45, 0.05]}, CHATTER)
+    model = IntentModel(clf, low_confidence=0.55, call_low_confidence=0.45)
+    text = model.classify_text("halfway there now")
+    assert text.label == "other" and text.low_confidence and text.confidence == pytest.approx(0.5, abs=1e-3)
+    call = model.classify(_call([("customer", "halfway there now")]))
+    assert call.label == "billing" and not call.low_confidence
+
+
+def test_speaker_bands_differ_by_role() -> None:
+    clf = KeywordClassifier(("negative", "neutral", "positive"), {"meh": [0.25, 0.65, 0.1]}, NEUTRAL)
+    result = SentimentModel(clf).analyze(_call([("agent", "meh sorry"), ("customer", "meh okay")]))
+    assert result.by_speaker["agent"].score == pytest.approx(-0.15, abs=1e-3)
+    assert result.by_speaker["agent"].label == "neutral"
+    assert result.by_speaker["customer"].label == "negative"

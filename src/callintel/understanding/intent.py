@@ -40,7 +40,8 @@ MAX_TURNS = 300
 class _Piece:
     turns: tuple[int, ...]
     text: str
-    opening: bool
+    position: int
+    """Order of the piece's first turn among the substantive customer turns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,20 +61,35 @@ def _source_turns(transcript: Transcript) -> list[Turn]:
 
 
 def _pieces(turns: Sequence[Turn]) -> list[_Piece]:
-    pieces = [_Piece((t.index,), t.text, i < OPENING_TURNS) for i, t in enumerate(turns)]
+    pieces = [_Piece((t.index,), t.text, i) for i, t in enumerate(turns)]
     for i in range(len(turns) - 1):
         a, b = turns[i], turns[i + 1]
-        pieces.append(_Piece((a.index, b.index), f"{a.text} {b.text}", i < OPENING_TURNS))
+        pieces.append(_Piece((a.index, b.index), f"{a.text} {b.text}", i))
     return pieces
+
+
+def _position_weights(positions: Sequence[int]) -> FloatArray:
+    """The opening gets ``OPENING_SHARE`` of the weight, decaying from the first turn (the reason
+    is usually the customer's first real sentence); the rest of the call shares the remainder."""
+    pos = np.asarray(positions, dtype=np.float32)
+    opening = pos < OPENING_TURNS
+    decay = np.where(opening, 1.0 / (1.0 + pos), 0.0)
+    n_rest = int((~opening).sum())
+    share = OPENING_SHARE if n_rest else 1.0
+    base = np.where(opening, share * decay / max(float(decay.sum()), 1e-9), (1.0 - share) / max(n_rest, 1))
+    return base.astype(np.float32)
 
 
 class IntentModel:
     """Classifies the call driver with any ``Classifier`` (default: the packaged head)."""
 
-    def __init__(self, classifier: Classifier, *, low_confidence: float = 0.55) -> None:
+    def __init__(
+        self, classifier: Classifier, *, low_confidence: float = 0.55, call_low_confidence: float = 0.45
+    ) -> None:
         self.classifier = classifier
         self.labels = tuple(classifier.labels)
         self.low_confidence = low_confidence
+        self.call_low_confidence = call_low_confidence
         self._other = self.labels.index(OTHER) if OTHER in self.labels else None
 
     @classmethod
@@ -81,9 +97,13 @@ class IntentModel:
         cls, *, models: ModelManager, embedder: Embedder, settings: ModelSettings, version: str | None = None
     ) -> IntentModel:
         """The latest head under ``settings.heads_dir`` (or ``version``), else the packaged head."""
-        folder = resolve_head_dir("intent", heads_dir=settings.heads_dir, version=version)
+        folder = resolve_head_dir("intent", heads_dir=settings.resolved_heads_dir(), version=version)
         head = cached_head(models, folder, embedder=embedder)
-        return cls(head, low_confidence=settings.low_confidence)
+        return cls(
+            head,
+            low_confidence=settings.low_confidence,
+            call_low_confidence=settings.intent_call_low_confidence,
+        )
 
     @classmethod
     def from_examples(
@@ -98,21 +118,18 @@ class IntentModel:
         pieces = _pieces(_source_turns(transcript))
         if not pieces:
             return IntentResult(OTHER, 0.0, low_confidence=True, model_version=self.classifier.version)
-        return self._result(self._score(pieces))
+        return self._result(self._score(pieces), threshold=self.call_low_confidence)
 
     def classify_text(self, text: str) -> IntentResult:
         """Intent of one utterance (live assist); ``turns`` stays empty."""
         if not text.strip():
             return IntentResult(OTHER, 0.0, low_confidence=True, model_version=self.classifier.version)
-        scored = self._score([_Piece((), text, True)])
-        return self._result(scored)
+        scored = self._score([_Piece((), text, 0)])
+        return self._result(scored, threshold=self.low_confidence)
 
     def _score(self, pieces: Sequence[_Piece]) -> _Scored:
         proba = self.classifier.predict_proba([p.text for p in pieces])
-        opening = np.asarray([p.opening for p in pieces])
-        n_open, n_rest = int(opening.sum()), int((~opening).sum())
-        share = OPENING_SHARE if n_open and n_rest else 1.0
-        base = np.where(opening, share / max(n_open, 1), (1.0 - share) / max(n_rest, 1))
+        base = _position_weights([p.position for p in pieces])
         relevance = np.ones(len(pieces), dtype=np.float32)
         if self._other is not None:
             relevance = (1.0 - proba[:, self._other]).astype(np.float32)
@@ -139,10 +156,10 @@ class IntentModel:
         final[OTHER] = 1.0 - strength
         return final
 
-    def _result(self, scored: _Scored) -> IntentResult:
+    def _result(self, scored: _Scored, *, threshold: float) -> IntentResult:
         best = max(scored.final, key=lambda label: scored.final[label])
         confidence = scored.final[best]
-        low = confidence < self.low_confidence
+        low = confidence < threshold
         primary = OTHER if low else best
         return IntentResult(
             label=primary,

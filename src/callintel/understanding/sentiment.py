@@ -33,7 +33,11 @@ from callintel.ml.registry import ModelManager
 
 CANONICAL: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 LABEL_BAND = 0.2
-"""Average scores beyond ±this are negative / positive; inside, neutral."""
+"""Without a neutral class, turn scores beyond ±this are negative / positive; inside, neutral."""
+SPEAKER_BAND: dict[str, float] = {"agent": 0.25, "customer": 0.1, "unknown": 0.1}
+"""A speaker's mean score beyond ±this labels them negative / positive. Customers voice mood
+mildly (a few cross turns among many neutral ones), while an agent's apologies and fault reports
+lean negative without being negative; measured on the eval dev set."""
 TREND_BAND = 0.2
 """A change of the customer's score by more than this is a trend."""
 _STARS = re.compile(r"^([1-5])\s*stars?$")
@@ -55,8 +59,8 @@ def canonical_label(name: str, *, index: int, count: int) -> SentimentLabel:
     raise ConfigError(f"sentiment model label '{name}' is not negative/neutral/positive", label=name)
 
 
-def _label_of(score: float) -> SentimentLabel:
-    return "positive" if score > LABEL_BAND else "negative" if score < -LABEL_BAND else "neutral"
+def _label_of(score: float, band: float = LABEL_BAND) -> SentimentLabel:
+    return "positive" if score > band else "negative" if score < -band else "neutral"
 
 
 class SentimentModel:
@@ -81,7 +85,7 @@ class SentimentModel:
         if settings.sentiment_model_dir is not None:
             classifier: Classifier = cached_hf_classifier(models, settings.sentiment_model_dir)
         else:
-            folder = resolve_head_dir("sentiment", heads_dir=settings.heads_dir, version=version)
+            folder = resolve_head_dir("sentiment", heads_dir=settings.resolved_heads_dir(), version=version)
             classifier = cached_head(models, folder, embedder=embedder)
         return cls(classifier, low_confidence=settings.low_confidence)
 
@@ -114,26 +118,22 @@ class SentimentModel:
         mean_conf = float(np.mean([s.confidence for s in scored]))
         return SentimentResult(
             turns=scored,
-            by_speaker=_by_speaker(scored, rows if self._has_neutral else None),
+            by_speaker=_by_speaker(scored),
             trend=_trend(transcript, scored),
             low_confidence=mean_conf < self.low_confidence,
             model_version=version,
         )
 
 
-def _by_speaker(scored: Sequence[TurnSentiment], rows: FloatArray | None) -> dict[str, SpeakerSentiment]:
-    """Each speaker's mean signed score, labelled by the most likely label on average.
-
-    Averaging probabilities (not thresholding the mean score) keeps an agent's apologies
-    ("I'm sorry to hear that"), each mostly neutral with a little negative, neutral overall.
-    """
+def _by_speaker(scored: Sequence[TurnSentiment]) -> dict[str, SpeakerSentiment]:
+    """Each speaker's mean signed score, labelled with that speaker role's band."""
     out: dict[str, SpeakerSentiment] = {}
     for speaker in ("agent", "customer", "unknown"):
-        mine = [i for i, s in enumerate(scored) if s.speaker == speaker]
-        if mine:
-            mean = float(np.mean([scored[i].score for i in mine]))
-            label = _label_of(mean) if rows is None else CANONICAL[int(rows[mine].mean(axis=0).argmax())]
-            out[speaker] = SpeakerSentiment(label, round(mean, 4), len(mine))
+        scores = [s.score for s in scored if s.speaker == speaker]
+        if scores:
+            mean = float(np.mean(scores))
+            label = _label_of(mean, SPEAKER_BAND[speaker])
+            out[speaker] = SpeakerSentiment(label, round(mean, 4), len(scores))
     return out
 
 
