@@ -76,7 +76,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from callintel.config import ModelSettings, Settings
 
     data = tmp_path_factory.mktemp("callintel-data")
-    return Settings(data_dir=data, models=ModelSettings(cache_dir=MODEL_CACHE))
+    return Settings(data_dir=data, models=ModelSettings(cache_dir=MODEL_CACHE, heads_dir=data / "heads"))
 
 
 @pytest.fixture(scope="session")

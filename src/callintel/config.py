@@ -60,7 +60,8 @@ class ModelSettings(BaseModel):
     embedder: str = "minilm"
     """Sentence embedder backend name."""
     heads_dir: Path | None = None
-    """Folder of trained heads; None uses the heads shipped with the package."""
+    """Folder of retrained head versions; None means ``<cache_dir>/heads``. With no version there,
+    the heads shipped with the package are used."""
     sentiment_model_dir: Path | None = None
     """Optional local Hugging Face sequence-classification model folder used for sentiment instead of the head."""
     low_confidence: float = 0.55
@@ -68,6 +69,11 @@ class ModelSettings(BaseModel):
     intent_call_low_confidence: float = 0.45
     """A whole call's intent (pooled over its turns, which spreads probability) below this becomes
     ``other`` with low confidence; single utterances use ``low_confidence``."""
+
+
+    def resolved_heads_dir(self) -> Path:
+        """Where retrained heads are written and read (the same folder for API, workers and CLI)."""
+        return self.heads_dir or self.cache_dir / "heads"
 
 
 class PrivacySettings(BaseModel):

@@ -128,7 +128,9 @@ def analyze_transcript(
         ),
         policy=analyzers.policy,
     )
-    qa = score_call(redacted, scorecard=analyzers.scorecard, flags=flags, escalation=escalation)
+    qa = score_call(
+        redacted, scorecard=analyzers.scorecard, flags=flags, escalation=escalation, intent=intent
+    )
     analysis = Analysis(
         call_id=call_id, duration_s=transcript.duration_s, language=transcript.language,
         channel_map=transcript.channel_map, transcript=redacted, intent=intent, sentiment=sentiment,

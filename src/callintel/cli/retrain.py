@@ -27,7 +27,7 @@ def run_from_corrections(args: argparse.Namespace) -> int:
     url = settings.resolved_database_url()
     run_migrations(url)
     embedder = ModelManager(cache_dir=models.cache_dir).embedder(models.embedder)
-    heads_dir = models.heads_dir or models.cache_dir / "heads"
+    heads_dir = models.resolved_heads_dir()
     with transaction(make_session_factory(make_engine(url))) as session:
         result = retrain(session, kind=args.kind, embedder=embedder, heads_dir=heads_dir,
                          examples_path=args.data, seed=args.seed)
@@ -40,6 +40,4 @@ def run_from_corrections(args: argparse.Namespace) -> int:
     print(f"previously active head ({result.previous_version}) on the same split: "
           f"{fmt(result.active_accuracy)} (it may have trained on these examples)")
     print(f"new active version saved to {result.path}")
-    if models.heads_dir is None:
-        print(f"note: set CALLINTEL_MODELS__HEADS_DIR={heads_dir} so workers and the API load it")
     return 0

@@ -59,10 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         folder = save_head(head, report, args.out, data_name=data.as_posix())
     else:
-        heads_dir = settings.heads_dir or settings.cache_dir / "heads"
+        heads_dir = settings.resolved_heads_dir()
         folder = publish_head(head, report, heads_dir=heads_dir, kind=args.kind, data_name=data.as_posix())
-        if settings.heads_dir is None:
-            print(f"note: set CALLINTEL_MODELS__HEADS_DIR={heads_dir} to use this head")
     accuracy = "n/a" if report.accuracy is None else f"{report.accuracy:.3f}"
     print(f"{args.kind} head {head.version}: {len(examples)} examples, labels {', '.join(head.labels)}")
     print(f"held-out accuracy: {accuracy} ({report.n_test} examples)")

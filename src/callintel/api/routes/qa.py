@@ -406,7 +406,7 @@ def rollback(
 def heads_dir_of(state: Any) -> Path:
     """Where retrained heads go: ``models.heads_dir``, else ``<models.cache_dir>/heads`` (as the CLI)."""
     models = state.settings.models
-    folder: Path = models.heads_dir or models.cache_dir / "heads"
+    folder: Path = models.resolved_heads_dir()
     return folder
 
 
