@@ -81,7 +81,9 @@ def test_missing_or_broken_folder_is_model_not_found(tmp_path: Path) -> None:
         HFSequenceClassifier(tmp_path / "broken")
 
 
-def test_sentiment_model_uses_configured_folder(tiny_model_dir: Path, models: Any, embedder: Any) -> None:
+def test_sentiment_model_uses_configured_folder(
+    tiny_model_dir: Path, models: Any, embedder: Any, tmp_path: Path
+) -> None:
     manager = ModelManager(cache_dir=tiny_model_dir)
     settings = ModelSettings(sentiment_model_dir=tiny_model_dir)
     model = SentimentModel.load(models=manager, embedder=embedder, settings=settings)
@@ -100,5 +102,7 @@ def test_sentiment_model_uses_configured_folder(tiny_model_dir: Path, models: An
         assert scored.label == LABELS[int(row.argmax())]
         assert scored.score == pytest.approx(float(row[2] - row[0]), abs=1e-3)
     assert set(result.by_speaker) == {"agent", "customer"}
-    default = SentimentModel.load(models=models, embedder=embedder, settings=ModelSettings())
+    default = SentimentModel.load(
+        models=models, embedder=embedder, settings=ModelSettings(heads_dir=tmp_path)
+    )
     assert not isinstance(default.classifier, HFSequenceClassifier)

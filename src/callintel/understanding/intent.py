@@ -96,7 +96,8 @@ class IntentModel:
     def load(
         cls, *, models: ModelManager, embedder: Embedder, settings: ModelSettings, version: str | None = None
     ) -> IntentModel:
-        """The latest head under ``settings.heads_dir`` (or ``version``), else the packaged head."""
+        """``version``, else the ACTIVE or latest head under ``settings.resolved_heads_dir()``,
+        else the packaged head."""
         folder = resolve_head_dir("intent", heads_dir=settings.resolved_heads_dir(), version=version)
         head = cached_head(models, folder, embedder=embedder)
         return cls(

@@ -81,7 +81,8 @@ class SentimentModel:
     def load(
         cls, *, models: ModelManager, embedder: Embedder, settings: ModelSettings, version: str | None = None
     ) -> SentimentModel:
-        """The configured Hugging Face folder, else the latest retrained head, else the packaged head."""
+        """The configured Hugging Face folder, else the ACTIVE or latest retrained head under
+        ``settings.resolved_heads_dir()``, else the packaged head."""
         if settings.sentiment_model_dir is not None:
             classifier: Classifier = cached_hf_classifier(models, settings.sentiment_model_dir)
         else:
