@@ -111,8 +111,8 @@ NEGATIVES: list[str] = [
 ]
 
 
-#: Written after the rules were last changed, and run once to report held-out numbers; the
-#: table above was seen while adding patterns, so its numbers flatter the detector.
+#: Written after an earlier round of rule changes and run to report held-out numbers; it then
+#: influenced the next round of prototypes, so it is no longer held out (see FRESH_POSITIVES).
 HELD_OUT_POSITIVES: dict[str, list[str]] = {
     "cancellation": [
         "yeah I think we're gonna part ways, can you end my service",
@@ -180,6 +180,75 @@ HELD_OUT_NEGATIVES: list[str] = [
 ]
 
 
+#: Written after the prototypes were last extended (which the table above had influenced), and run
+#: once to report held-out numbers.
+FRESH_POSITIVES: dict[str, list[str]] = {
+    "cancellation": [
+        "we've decided not to continue with you after this month",
+        "how do I close out my membership completely",
+        "I'm cancelling, no offer will change my mind",
+        "just terminate the line, I don't need it anymore",
+    ],
+    "refund": [
+        "I'd like the twenty dollars put back on my account",
+        "will I be reimbursed for the repair I paid for",
+        "I want a full refund, the product never worked",
+        "can you return the deposit you took",
+    ],
+    "outage": [
+        "half the town has no broadband since the storm",
+        "the portal won't load for me or any of my coworkers",
+        "is the mobile network down? I can't make calls",
+        "our phones have been dead all morning, the whole office",
+    ],
+    "supervisor_request": [
+        "I need to speak to a supervisor please",
+        "put me through to your manager",
+        "is there anyone more senior I can talk to",
+        "I'd like this escalated to someone in charge",
+    ],
+    "repeat_contact": [
+        "I've called about this at least four times",
+        "this is my second call today about the same thing",
+        "I already went through all this with your colleague yesterday",
+        "I keep ringing and it never gets fixed",
+    ],
+    "legal_threat": [
+        "I'll be speaking to my lawyer about this",
+        "I'm considering legal action",
+        "you'll hear from the consumer ombudsman",
+        "I'll take you to small claims court if I have to",
+    ],
+    "fraud_or_security": [
+        "somebody has been using my account without my permission",
+        "there are two purchases on my card I never authorized",
+        "I think I was scammed by someone claiming to be you",
+        "my online account was compromised last night",
+    ],
+    "chargeback": [
+        "I'll get my bank to claw it back",
+        "I'm filing a dispute with my credit card company",
+        "I'll do a chargeback if this isn't fixed today",
+        "my bank said they can reverse the payment for me",
+    ],
+}
+
+FRESH_NEGATIVES: list[str] = [
+    "I'm not asking for my money back, just an explanation",
+    "I don't want to close the account, only change the plan",
+    "we're not switching, we just want a better price",
+    "is your store open on Sundays",
+    "I forgot the password for my email",
+    "the engineer fixed the line yesterday, it's all good now",
+    "can I get a copy of last month's statement",
+    "my bank details have changed, can I update them",
+    "the new router works great, thanks",
+    "I'd like to upgrade to the faster plan",
+    "please send the receipt to my email",
+    "I'll call back tomorrow when I have the number",
+]
+
+
 @pytest.fixture(scope="module")
 def detector(embedder: Any) -> FlagDetector:
     return FlagDetector(embedder=embedder)
@@ -230,8 +299,14 @@ def test_table_precision_and_recall(detector: FlagDetector) -> None:
     assert semantic_only >= 5
 
 
-def test_held_out_table_precision_and_recall(detector: FlagDetector) -> None:
+def test_second_table_precision_and_recall(detector: FlagDetector) -> None:
     precision, recall, _, misses = score_table(detector, HELD_OUT_POSITIVES, HELD_OUT_NEGATIVES)
+    assert precision >= 0.85, misses
+    assert recall >= 0.75, misses
+
+
+def test_fresh_table_precision_and_recall(detector: FlagDetector) -> None:
+    precision, recall, _, misses = score_table(detector, FRESH_POSITIVES, FRESH_NEGATIVES)
     assert precision >= 0.85, misses
     assert recall >= 0.75, misses
 

@@ -224,3 +224,25 @@ def test_a_booked_visit_resolves_an_appointment_call() -> None:
     assert summarize(t, intent=None, flags=()).outcome == "pending"
     booking = IntentResult(label="appointment", confidence=0.9)
     assert summarize(t, intent=booking, flags=()).outcome == "resolved"
+
+
+def test_a_polite_close_without_a_fix_is_unresolved() -> None:
+    for last in ("Okay. Thanks anyway.", "Okay. Well, that's disappointing. Bye."):
+        t = call(
+            (C, "Is there a way to export invoices to Excel?"),
+            (A, "Unfortunately that model doesn't support it and it isn't planned."),
+            (C, last),
+        )
+        s = summarize(t, intent=None, flags=())
+        assert s.outcome == "unresolved" and 2 in s.outcome_turns, last
+
+
+def test_thanks_after_an_earlier_complaint_is_resolved() -> None:
+    t = call(
+        (C, "I wanted to give feedback about a rude cashier."),
+        (A, "I'm sorry. I've logged this for the store manager."),
+        (C, "Thank you, I just found it disappointing."),
+        (A, "As an apology, I'll add a ten dollar voucher to your loyalty card."),
+        (C, "That's kind, thank you."),
+    )
+    assert summarize(t, intent=None, flags=()).outcome == "resolved"

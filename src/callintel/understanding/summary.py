@@ -268,7 +268,7 @@ _RESOLVED_CUSTOMER = _rx(
     r"|\bthat\s+(?:worked|fixed\s+it|did\s+it|did\s+the\s+trick|solves\s+it|helps|helped|answers)\b"
     r"|\b(?:perfect|great|awesome|excellent|wonderful|brilliant|lovely|fantastic)\b|\bproblem\s+solved\b"
     r"|\bthat's\s+(?:all|everything|it)\b|\bno,?\s+that's\s+(?:all|it|everything)\b"
-    r"|\b(?:that|this|it|that's|this\s+is|it's|\w+'s)\s+(?:fine|good|great|perfect|ok|okay)\b|\bsounds\s+good\b"
+    r"|\b(?:that|this|it|that's|this\s+is|it's|\w+'s)\s+(?:fine|good|great|perfect|ok|okay|kind|helpful)\b|\bsounds\s+good\b"
     r"|\bthanks?\s+(?:you\s+)?(?:so\s+much|very\s+much|a\s+lot)\b|\bappreciate\s+(?:it|your\s+help|that)\b"
     r"|\b(?:thanks|thank\s+you)\s+for\s+(?:your|the|all|making|sorting|helping|fixing)\b"
 )
@@ -278,6 +278,10 @@ _UNRESOLVED = _rx(
     r"\bwaste\s+of\s+(?:my\s+)?time\b|\bforget\s+it\b|\bnever\s+mind\b|\bi'm\s+(?:hanging|going\s+to\s+hang)\s+up\b"
     r"|\bnothing\s+(?:more\s+)?(?:i|we)\s+can\s+do\b|\b(?:unfortunately|sorry),?\s+(?:i|we)\s+(?:can't|cannot|"
     r"am\s+unable|are\s+unable|won't\s+be\s+able|don't\s+have)\b|\bno\s+(?:solution|fix|way\s+to)\b"
+    r"|\bunfortunately\b[^.?!]*\b(?:doesn't|does\s+not|don't|do\s+not|can't|cannot|isn't|is\s+not|won't|aren't)\b"
+    r"|\bthanks?\s+(?:you\s+)?anyway\b|\bdisappoint(?:ing|ed)\b|\b(?:that's|it's|that\s+is|what)\s+a\s+shame\b"
+    r"|\bnothing\s+(?:else\s+)?(?:you|you\s+guys|anyone)\s+can\s+do\b"
+    r"|\b(?:isn't|is\s+not|not)\s+(?:planned|possible|available|supported)\b"
 )
 _THANKS = _rx(r"\b(?:thanks|thank\s+you|cheers|bye|goodbye|have\s+a\s+(?:nice|good|great)\s+day)\b")
 
@@ -307,7 +311,8 @@ def find_outcome(
     resolved = [
         *_hits(late, _RESOLVED_CUSTOMER, speakers=CUSTOMER), *_hits(late, _RESOLVED_AGENT, speakers=AGENT)
     ]
-    last_resolved = max((s.position for s in resolved), default=-1.0)
+    closing = _satisfied_close(items)
+    last_resolved = max((s.position for s in [*resolved, *([closing] if closing else [])]), default=-1.0)
     if unresolved and max(s.position for s in unresolved) > last_resolved:
         return "unresolved", _turns(unresolved), False
     # Early in a call, such words describe the history ("a claim was opened"), not the outcome.
@@ -318,7 +323,6 @@ def find_outcome(
         return "pending", _turns(pending), False
     if resolved:
         return "resolved", _turns(resolved), False
-    closing = _satisfied_close(items)
     if closing is not None:
         return "resolved", (closing.turn,), False
     return "unresolved", (), True
@@ -331,11 +335,14 @@ def _conditional(text: str) -> bool:
 
 
 def _satisfied_close(items: Sequence[Sentence]) -> Sentence | None:
-    """The customer's last sentence when it is a plain thanks: most calls that end so are resolved."""
+    """The customer's last turn when it thanks without complaint: most calls that end so are resolved."""
     last = next((s for s in reversed(items) if s.speaker in CUSTOMER), None)
-    if last is not None and last.position >= 0.5 and _THANKS.search(last.text):
-        return last
-    return None
+    if last is None or last.position < 0.5:
+        return None
+    turn = [s for s in items if s.turn == last.turn]
+    if any(_UNRESOLVED.search(s.text) for s in turn):
+        return None
+    return next((s for s in turn if _THANKS.search(s.text)), None)
 
 
 def _turns(items: Sequence[Sentence], *, keep: int = 3) -> tuple[int, ...]:
