@@ -157,3 +157,10 @@ def test_redact_transcript_keeps_clean_turns_and_uses_previous_turn() -> None:
     assert redacted.turns[0] is turns[0]
     assert [(s.turn, s.kind) for s in spans] == [(1, "dob")]
     assert transcript.turns[1].text == "It's 04/12/1990."  # the input is untouched
+
+
+def test_empty_and_wordless_turns() -> None:
+    empty = Transcript(turns=(), language="en", duration_s=0.0, channels=1)
+    assert redact_transcript(empty) == (empty, ())
+    blank = Turn(index=0, speaker="unknown", start=0.0, end=1.0, text="")
+    assert redact_turn(blank) == (blank, ())

@@ -246,3 +246,8 @@ def test_thanks_after_an_earlier_complaint_is_resolved() -> None:
         (C, "That's kind, thank you."),
     )
     assert summarize(t, intent=None, flags=()).outcome == "resolved"
+
+
+def test_empty_transcript() -> None:
+    s = summarize(Transcript(turns=(), language="en", duration_s=0.0, channels=1), intent=None, flags=())
+    assert s.reason is None and s.actions == () and s.next_steps == () and s.low_confidence
