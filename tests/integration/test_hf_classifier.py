@@ -42,7 +42,6 @@ def _build_tiny_model(folder: Path) -> None:
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=64,
-        num_labels=3,
         id2label=LABELS,
         label2id={v: k for k, v in LABELS.items()},
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pytest
@@ -21,7 +21,7 @@ class KeywordClassifier:
     version = "test-1"
 
     def __init__(
-        self, labels: Sequence[str], rules: dict[str, Sequence[float]], default: Sequence[float]
+        self, labels: Sequence[str], rules: Mapping[str, Sequence[float]], default: Sequence[float]
     ) -> None:
         self.labels = tuple(labels)
         self.rules = {k: np.asarray(v, dtype=np.float32) for k, v in rules.items()}
