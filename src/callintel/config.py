@@ -12,11 +12,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class AudioSettings(BaseModel):
+class _Section(BaseModel):
+    # Field docstrings become descriptions (OpenAPI, the README settings table).
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class AudioSettings(_Section):
     """Limits applied when decoding uploaded or fetched audio."""
 
     max_duration_s: float = Field(4 * 3600.0, description="Longest call accepted, in seconds.")
@@ -27,7 +32,7 @@ class AudioSettings(BaseModel):
     """Rate the decoder resamples to; Whisper expects 16 kHz."""
 
 
-class AsrSettings(BaseModel):
+class AsrSettings(_Section):
     """Speech recognition (faster-whisper)."""
 
     model: Literal["tiny.en", "base"] = "tiny.en"
@@ -52,7 +57,7 @@ class AsrSettings(BaseModel):
     """A word sequence (1 to 4 words) repeated back to back more often than this is a loop."""
 
 
-class ModelSettings(BaseModel):
+class ModelSettings(_Section):
     """Where models and trained heads live."""
 
     cache_dir: Path = Path("var/models")
@@ -76,7 +81,7 @@ class ModelSettings(BaseModel):
         return self.heads_dir or self.cache_dir / "heads"
 
 
-class PrivacySettings(BaseModel):
+class PrivacySettings(_Section):
     """PII handling."""
 
     keep_raw_transcript: bool = False
@@ -85,7 +90,7 @@ class PrivacySettings(BaseModel):
     """Produce a redacted audio copy with PII spans silenced."""
 
 
-class WebhookSettings(BaseModel):
+class WebhookSettings(_Section):
     """Outgoing webhooks (Standard Webhooks signatures)."""
 
     secret: SecretStr = SecretStr("whsec_" + "Y2FsbGludGVsLWRldi13ZWJob29rLXNlY3JldA==")
@@ -98,7 +103,7 @@ class WebhookSettings(BaseModel):
     """HTTP timeout per delivery attempt."""
 
 
-class FetchSettings(BaseModel):
+class FetchSettings(_Section):
     """Fetching recordings from URLs."""
 
     allow_private: bool = False
@@ -114,7 +119,7 @@ class FetchSettings(BaseModel):
     """Accepted Content-Type prefixes."""
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(_Section):
     """Job execution."""
 
     max_deliveries: int = 3
@@ -134,7 +139,7 @@ class WorkerSettings(BaseModel):
     """Sleep this long before analysing each job. Tests use it to kill a worker mid-job; keep 0."""
 
 
-class SecuritySettings(BaseModel):
+class SecuritySettings(_Section):
     """Authentication and integrations."""
 
     twilio_auth_token: SecretStr | None = None
@@ -145,7 +150,7 @@ class SecuritySettings(BaseModel):
     """External base URL, used to rebuild the URL Twilio signed when behind a proxy."""
 
 
-class LiveSettings(BaseModel):
+class LiveSettings(_Section):
     """Live agent assist."""
 
     session_ttl_s: int = 4 * 3600
@@ -166,7 +171,7 @@ class LiveSettings(BaseModel):
     """Load the packaged starter knowledge base for the default tenant when it has no articles."""
 
 
-class GuardrailSettings(BaseModel):
+class GuardrailSettings(_Section):
     """Human-escalation guardrail."""
 
     policy_path: Path | None = None
@@ -184,7 +189,8 @@ class Settings(BaseSettings):
     in-database Celery broker."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CALLINTEL_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+        env_prefix="CALLINTEL_", env_nested_delimiter="__", env_file=".env", extra="ignore",
+        use_attribute_docstrings=True,
     )
 
     data_dir: Path = Path("var")
