@@ -53,7 +53,14 @@ class WorkerContext:
                 from callintel.kb.store import SqlKBStore
 
                 embedder = analyzers.models.embedder(self.settings.models.embedder)
-                self._kb = KnowledgeBase(SqlKBStore(self.sessions), embedder)
+                kb = KnowledgeBase(SqlKBStore(self.sessions), embedder)
+                if self.settings.live.load_starter_kb:
+                    # A worker may analyse calls before any API process touched the KB.
+                    from callintel.kb.store import load_starter_once
+                    from callintel.storage.repo import DEFAULT_TENANT
+
+                    load_starter_once(kb, self.sessions, tenant=DEFAULT_TENANT)
+                self._kb = kb
             return self._kb
 
 
