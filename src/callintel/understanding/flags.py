@@ -182,7 +182,6 @@ class SemanticIndex:
     """Prototype, near-miss and neutral phrase vectors, embedded once per detector."""
 
     def __init__(self, rules: FlagRules, embedder: Embedder) -> None:
-        self._rules = rules
         self._embedder = embedder
         self._positives = [embedder.embed(list(t.prototypes)) for t in rules.topics]
         neutral = embedder.embed(list(rules.neutral))
@@ -216,7 +215,9 @@ def semantic_confidence(pos: float, neg: float, *, threshold: float, margin: flo
 class FlagDetector:
     """Finds urgent topics in a transcript (or one live utterance) with their evidence turns.
 
-    ``embedder`` None runs the pattern detector alone (used where no model is loaded).
+    Similarity is computed for customer (and, on mono calls, unknown) sentences of three words or
+    more; agent sentences raise a topic only by pattern. ``embedder`` None runs the pattern
+    detector alone (used where no model is loaded). Thread-safe after construction.
     """
 
     def __init__(self, *, embedder: Embedder | None, rules: FlagRules | None = None) -> None:
