@@ -163,7 +163,7 @@ def plan(index: int, duration_s: float) -> tuple[str, bool, bool]:
     return fmt, mono, customer_left
 
 
-def render(script: Path, index: int, out_dir: Path) -> dict[str, Any]:
+def render(script: Path, index: int, root: Path) -> dict[str, Any]:
     doc = yaml.safe_load(script.read_text())
     call_id = doc["id"]
     rng = random.Random(seed_for(call_id))
@@ -175,12 +175,12 @@ def render(script: Path, index: int, out_dir: Path) -> dict[str, Any]:
         fmt, mono, customer_left = plan(index, placed[-1].end)
         left = "customer" if customer_left else "agent"
         write_wav(tmp / "master.wav", mix(placed, clips, left=left, rng=rng))
-        dest = encode(tmp / "master.wav", out_dir, call_id, fmt, mono)
+        dest = encode(tmp / "master.wav", root / "audio", call_id, fmt, mono)
     channel_map = "mono" if mono else ("customer,agent" if customer_left else "agent,customer")
     return {
         "id": call_id,
-        "audio": str(dest.relative_to(ROOT)),
-        "script": str(script.relative_to(ROOT)),
+        "audio": str(dest.relative_to(root)),
+        "script": str(script.relative_to(root)),
         "format": fmt,
         "sample_rate": 8000 if fmt == "ulaw8k" else RATE,
         "channels": 1 if mono else 2,
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and call_id not in args.only and call_id in old:
             lines.append(old[call_id])
             continue
-        entry = render(script, index, out_dir)
+        entry = render(script, index, args.root)
         print(f"{entry['id']}: {entry['audio']} {entry['duration_s']} s", file=sys.stderr)
         lines.append(json.dumps(entry, sort_keys=True))
     manifest.write_text("\n".join(lines) + "\n")
