@@ -304,13 +304,17 @@ def _wer_dict(value: WerScore) -> dict[str, Any]:
             "insertions": value.insertions, "reference_words": value.reference_words}
 
 
+def _labels(value: Expected | Predicted) -> dict[str, Any]:
+    return {"intent": value.intent, "flags": sorted(value.flags), "outcome": value.outcome,
+            "customer_sentiment": value.customer_sentiment, "escalation": value.escalation}
+
+
 def _result_dict(r: CallResult) -> dict[str, Any]:
-    p = r.predicted
     return {
         "id": r.call.id, "seconds": round(r.seconds, 2), "error": r.error,
-        "wer": None if r.wer is None else round(r.wer.wer, 4), "mistakes": r.mistakes,
-        "predicted": {"intent": p.intent, "flags": sorted(p.flags), "outcome": p.outcome,
-                      "customer_sentiment": p.customer_sentiment, "escalation": p.escalation},
+        "wer": None if r.wer is None else round(r.wer.wer, 4),
+        "wer_by_speaker": {k: round(v.wer, 4) for k, v in r.wer_by_speaker.items()},
+        "mistakes": r.mistakes, "expected": _labels(r.call.expected), "predicted": _labels(r.predicted),
     }
 
 

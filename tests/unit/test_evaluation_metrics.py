@@ -334,6 +334,9 @@ def test_printed_and_json_report() -> None:
     assert doc["flags"]["micro"]["precision"] == 1.0
     assert doc["wer"]["wer"] == 0.1
     assert doc["confusion"]["intent"] == {"billing": {"billing": 1}, "complaint": {"other": 1}}
+    first = doc["results"][0]
+    assert first["expected"]["flags"] == ["refund"] and first["predicted"]["intent"] == "billing"
+    assert first["wer_by_speaker"] == {"agent": 0.1}
     assert json.dumps(doc)
 
 
