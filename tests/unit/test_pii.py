@@ -164,3 +164,14 @@ def test_empty_and_wordless_turns() -> None:
     assert redact_transcript(empty) == (empty, ())
     blank = Turn(index=0, speaker="unknown", start=0.0, end=1.0, text="")
     assert redact_turn(blank) == (blank, ())
+
+
+def test_birth_date_answer_split_over_two_turns() -> None:
+    turns = (
+        timed_turn(0, "agent", "Can I have your full name and date on birth?"),
+        timed_turn(1, "customer", "Karen Mitchell March 14,", start=3.0),
+        timed_turn(2, "customer", "1979.", start=6.0),
+    )
+    redacted, spans = redact_transcript(Transcript(turns=turns, language="en", duration_s=8.0, channels=2))
+    assert [t.text for t in redacted.turns[1:]] == ["Karen Mitchell [DOB],", "[DOB]."]
+    assert [(s.turn, s.kind) for s in spans] == [(1, "dob"), (2, "dob")]

@@ -251,3 +251,13 @@ def test_thanks_after_an_earlier_complaint_is_resolved() -> None:
 def test_empty_transcript() -> None:
     s = summarize(Transcript(turns=(), language="en", duration_s=0.0, channels=1), intent=None, flags=())
     assert s.reason is None and s.actions == () and s.next_steps == () and s.low_confidence
+
+
+def test_staying_on_the_line_for_a_handover_is_escalated() -> None:
+    t = call(
+        (C, "There are payments on my card I didn't make."),
+        (A, "Our fraud team handles that."),
+        (A, "I'll stay on the line until they pick up."),
+    )
+    s = summarize(t, intent=None, flags=())
+    assert s.outcome == "escalated" and s.outcome_turns == (2,)

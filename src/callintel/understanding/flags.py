@@ -271,8 +271,9 @@ class FlagDetector:
             if is_agent:
                 confidence *= AGENT_FACTOR
             hits.append(Hit(rule.name, sentence.turn, sentence.speaker, sentence.text, confidence, source))
-        found = {h.topic for h in hits}
-        dropped = {t for rule in self.rules.topics if rule.name in found for t in rule.suppresses}
+        # Only a topic a pattern confirmed may push another aside; similarity alone is too loose.
+        confirmed = {h.topic for h in hits if h.source != "semantic"}
+        dropped = {t for rule in self.rules.topics if rule.name in confirmed for t in rule.suppresses}
         return [h for h in hits if h.topic not in dropped]
 
     def _semantic_candidates(self, sentences: Sequence[Sentence]) -> dict[int, SemanticVotes]:

@@ -57,7 +57,8 @@ _CONTEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("ssn", re.compile(r"\b(?:social\s+security|ssn|social)\b", re.I)),
     ("card", re.compile(
         r"\b(?:card|visa|mastercard|master\s+card|amex|american\s+express|discover)\b", re.I)),
-    ("dob", re.compile(r"\b(?:date\s+of\s+birth|d\.?o\.?b|birth\s*date|birthday|born)\b", re.I)),
+    # "date on birth": how Whisper sometimes hears it on a phone line.
+    ("dob", re.compile(r"\b(?:date\s+(?:of|on|a)\s+birth|d\.?o\.?b|birth\s*date|birthday|born)\b", re.I)),
     ("phone", re.compile(
         r"\b(?:phone|cell|mobile|telephone|call\s+(?:me|you)|reach\s+(?:me|you)|text\s+me|callback|call\s+back)\b",
         re.I)),
@@ -445,10 +446,11 @@ def redact_transcript(transcript: Transcript) -> tuple[Transcript, tuple[PiiSpan
     """The transcript with PII replaced by tags, and every span (for the audio redactor)."""
     turns: list[Turn] = []
     spans: list[PiiSpan] = []
-    previous = ""
+    before: list[str] = []
     for turn in transcript.turns:
-        redacted, found = redact_turn(turn, previous=previous)
+        # Two turns back: an answer is often split ("March 14," / "1979.") after the question.
+        redacted, found = redact_turn(turn, previous=" ".join(before[-2:]))
         turns.append(redacted)
         spans.extend(found)
-        previous = turn.text
+        before.append(turn.text)
     return dataclasses.replace(transcript, turns=tuple(turns)), tuple(spans)

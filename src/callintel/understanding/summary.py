@@ -230,6 +230,7 @@ _ESCALATED = _rx(
     r"colleague|tier\s+two|second\s+line)\b"
     r"|\b(?:escalated|escalating|i'll\s+escalate|i\s+will\s+escalate|let\s+me\s+escalate)\b"
     r"|\b(?:get|grab|bring\s+in|fetch)\s+(?:my|a|the)\s+(?:supervisor|manager)\b"
+    r"|\bstay\s+on\s+the\s+line\s+until\s+(?:they|someone|somebody|the\s+\w+)\s+(?:picks?|answers?|joins?)\b"
 )
 #: Waiting on someone or something after the call: a review, a callback, a visit, a back order.
 _PENDING = _rx(
