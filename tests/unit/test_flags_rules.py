@@ -231,3 +231,27 @@ def test_cancelling_a_booking_mentioned_in_the_sentence_is_not_churn(detector: F
 def test_repeat_problem_is_not_repeat_contact_by_pattern(detector: FlagDetector) -> None:
     assert topics(detector, "This is the second time this year you've done this.") == set()
     assert topics(detector, "It's the fourth time I've called.") == {"repeat_contact"}
+
+
+def test_similarity_alone_needs_a_clear_win_where_a_pattern_already_fired() -> None:
+    rules = FlagRules.from_dict({
+        "margin": 0.06,
+        "topics": {
+            "refund": {"patterns": [r"\brefund\b"], "prototypes": ["first"], "threshold": 0.5},
+            "chargeback": {
+                "prototypes": ["bank"], "negatives": ["bank quit"], "threshold": 0.5,
+                "suppresses": ["refund"],
+            },
+        },
+    })
+    det = FlagDetector(embedder=KeywordEmbedder(), rules=rules)
+    # "bank money hello": chargeback 0.58, near miss 0.41, a lead of 0.17 (over the 0.06 margin).
+    alone = det.detect_text("bank money hello", speaker="customer", turn=0)
+    assert [f.topic for f in alone] == ["chargeback"]
+    # With a refund pattern in the sentence the lead must reach 3 margins (0.18): it does not.
+    mixed = det.detect_text("refund bank money hello", speaker="customer", turn=0)
+    assert [f.topic for f in mixed] == ["refund"]
+    # "refund the bank": chargeback leads by 0.29, so both stand; a similarity-only chargeback
+    # does not push the pattern-confirmed refund aside.
+    both = det.detect_text("refund the bank", speaker="customer", turn=0)
+    assert sorted(f.topic for f in both) == ["chargeback", "refund"]
