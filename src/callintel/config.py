@@ -68,7 +68,8 @@ class ModelSettings(_Section):
     """Folder of retrained head versions; None means ``<cache_dir>/heads``. With no version there,
     the heads shipped with the package are used."""
     sentiment_model_dir: Path | None = None
-    """Optional local Hugging Face sequence-classification model folder used for sentiment instead of the head."""
+    """Optional local Hugging Face sequence-classification model folder used for sentiment
+    instead of the head."""
     low_confidence: float = 0.55
     """Classifier outputs below this confidence are labelled low-confidence."""
     intent_call_low_confidence: float = 0.45

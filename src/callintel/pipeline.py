@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callintel.audio.decode import AudioLimits, DecodedAudio, decode_audio
+from callintel.audio.decode import DecodedAudio
 from callintel.config import Settings
 from callintel.domain import Analysis, ChannelMap, KBSuggestion, PiiSpan, Transcript
 from callintel.guardrail import GuardrailInput, GuardrailPolicy, decide, load_policy
-from callintel.ml.protocols import Transcriber, TranscribeOptions
+from callintel.ml.protocols import Transcriber
 from callintel.ml.registry import AsrConfig, ModelManager
 from callintel.understanding.flags import FlagDetector
 from callintel.understanding.intent import IntentModel
@@ -24,7 +24,7 @@ from callintel.understanding.pii import redact_transcript
 from callintel.understanding.qa import Scorecard, load_scorecard, score_call
 from callintel.understanding.sentiment import SentimentModel
 from callintel.understanding.summary import summarize
-from callintel.understanding.transcribe import TurnOptions, transcribe_audio
+from callintel.understanding.transcribe import transcribe_recording
 
 #: ``(query, k) -> suggestions`` for one tenant's knowledge base.
 KBSearch = Callable[[str, int], Sequence[KBSuggestion]]
@@ -90,16 +90,10 @@ def transcribe_file(
 ) -> tuple[DecodedAudio, Transcript]:
     """Decode and transcribe only (the foundation path, also used by ``bench/asr.py``)."""
     settings = analyzers.settings
-    audio = decode_audio(data, limits=AudioLimits.from_settings(settings.audio))
-    language = options.language or settings.asr.language
-    transcript = transcribe_audio(
-        audio,
-        analyzers.transcriber(options.asr_model),
-        channel_map=options.channel_map,
-        options=TranscribeOptions(language=language, beam_size=settings.asr.beam_size),
-        turns=TurnOptions.from_settings(settings.asr),
+    return transcribe_recording(
+        data, analyzers.transcriber(options.asr_model), audio=settings.audio, asr=settings.asr,
+        channel_map=options.channel_map, language=options.language or settings.asr.language,
     )
-    return audio, transcript
 
 
 def analyze_transcript(

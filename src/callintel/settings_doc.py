@@ -31,9 +31,13 @@ def settings_rows() -> Iterator[tuple[str, str, str]]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             for sub, subfield in annotation.model_fields.items():
                 env = f"{PREFIX}{name.upper()}__{sub.upper()}"
-                yield env, _default(subfield.default), (subfield.description or "").replace("\n", " ")
+                yield env, _default(subfield.default), _one_line(subfield.description)
         else:
-            yield f"{PREFIX}{name.upper()}", _default(field.default), (field.description or "").replace("\n", " ")
+            yield f"{PREFIX}{name.upper()}", _default(field.default), _one_line(field.description)
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
 
 
 def render_table() -> str:

@@ -27,8 +27,13 @@ class SentenceEmbedder:
         if threads:
             torch.set_num_threads(threads)
         self.name = name
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no bar on every CLI run
         self._model = SentenceTransformer(str(model_dir), device="cpu")
-        dim = self._model.get_sentence_embedding_dimension()
+        # sentence-transformers 6 renamed the method; keep working on both names.
+        getter = getattr(self._model, "get_embedding_dimension", None)
+        dim = getter() if getter else self._model.get_sentence_embedding_dimension()
         self.dim = int(dim) if dim else 384
         self._lock = threading.Lock()
         self._recent: OrderedDict[str, FloatArray] = OrderedDict()
