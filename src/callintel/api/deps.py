@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from callintel.config import Settings
@@ -122,3 +123,26 @@ AdminPrincipal = Annotated[Principal, Depends(require_scope("admin"))]
 ReaderPrincipal = Annotated[Principal, Depends(require_scope("ingest", "qa"))]
 """Reads of calls and analyses: ingest or qa keys."""
 AnyPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def call_filters(
+    status: Literal["queued", "processing", "completed", "failed"] | None = None,
+    intent: str | None = None,
+    flag: str | None = None,
+    sentiment: str | None = None,
+    agent_id: str | None = None,
+    customer_id: str | None = None,
+    queue: str | None = None,
+    escalation: str | None = None,
+    created_from: Annotated[datetime | None, Query(alias="from")] = None,
+    created_to: Annotated[datetime | None, Query(alias="to")] = None,
+) -> repo.CallFilters:
+    """The call filters shared by the call list, the review list, metrics and search."""
+    return repo.CallFilters(
+        status=status, intent=intent, flag=flag, sentiment=sentiment, agent_id=agent_id,
+        customer_id=customer_id, queue=queue, escalation=escalation,
+        created_from=created_from, created_to=created_to,
+    )
+
+
+CallFiltersDep = Annotated[repo.CallFilters, Depends(call_filters)]

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from callintel.api import call_ops
-from callintel.api.deps import IngestPrincipal, ReaderPrincipal, SessionDep, StateDep
+from callintel.api.deps import CallFiltersDep, IngestPrincipal, ReaderPrincipal, SessionDep, StateDep
 from callintel.api.ingest import IngestRequest, read_ingest
 from callintel.api.openapi import CREATE_CALL_BODY, ERRORS
 from callintel.api.schemas import (
     CallAccepted,
     CallDetail,
     CallList,
-    CallStatusName,
     SummaryOut,
     TranscriptOut,
     WebhookAttemptOut,
@@ -143,33 +142,12 @@ def get_audio(call: CallDep, state: StateDep) -> StreamingResponse:
 def list_calls(
     principal: ReaderPrincipal,
     session: SessionDep,
-    status: CallStatusName | None = None,
-    intent: str | None = None,
-    flag: str | None = None,
-    sentiment: str | None = None,
-    agent_id: str | None = None,
-    customer_id: str | None = None,
-    queue: str | None = None,
-    escalation: str | None = None,
+    filters: CallFiltersDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> CallList:
-    filters = repo.CallFilters(
-        status=status,
-        intent=intent,
-        flag=flag,
-        sentiment=sentiment,
-        agent_id=agent_id,
-        customer_id=customer_id,
-        queue=queue,
-        escalation=escalation,
-        created_from=created_from,
-        created_to=created_to,
-        text=q,
-    )
+    filters = dataclasses.replace(filters, text=q)
     rows, last = repo.list_calls(
         session,
         tenant_id=principal.tenant_id,

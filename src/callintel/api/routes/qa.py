@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from callintel.api.deps import (
     AdminPrincipal,
+    CallFiltersDep,
     Principal,
     QAPrincipal,
     SessionDep,
@@ -25,7 +26,6 @@ from callintel.review import models as heads
 from callintel.review.metrics import MetricsQuery, metrics_summary
 from callintel.review.search import search_calls
 from callintel.storage import qa_repo, repo
-from callintel.storage.repo import CallFilters
 from callintel.understanding.qa import DEFAULT_SCORECARD, parse_scorecard
 
 router = APIRouter(tags=["qa review"])
@@ -175,40 +175,14 @@ def review_call(call_id: str, principal: QAPrincipal, session: SessionDep) -> di
     }
 
 
-def _filters(
-    status: str | None = None,
-    intent: str | None = None,
-    flag: str | None = None,
-    sentiment: str | None = None,
-    agent_id: str | None = None,
-    customer_id: str | None = None,
-    queue: str | None = None,
-    escalation: str | None = None,
-    created_from: Annotated[datetime | None, Query(alias="from")] = None,
-    created_to: Annotated[datetime | None, Query(alias="to")] = None,
-) -> CallFilters:
-    return CallFilters(
-        status=status,
-        intent=intent,
-        flag=flag,
-        sentiment=sentiment,
-        agent_id=agent_id,
-        customer_id=customer_id,
-        queue=queue,
-        escalation=escalation,
-        created_from=created_from,
-        created_to=created_to,
-    )
 
-
-FiltersDep = Annotated[CallFilters, Depends(_filters)]
 
 
 @router.get("/v1/review/calls")
 def review_calls(
     principal: QAPrincipal,
     session: SessionDep,
-    filters: FiltersDep,
+    filters: CallFiltersDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """The dashboard's call list (newest first) with the call filters."""
@@ -280,7 +254,7 @@ def search(
     principal: QAPrincipal,
     session: SessionDep,
     state: StateDep,
-    filters: FiltersDep,
+    filters: CallFiltersDep,
     q: Annotated[str, Query(min_length=1, max_length=500)],
     mode: Literal["text", "semantic", "hybrid"] = "hybrid",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
