@@ -70,6 +70,9 @@ class ModelSettings(_Section):
     sentiment_model_dir: Path | None = None
     """Optional local Hugging Face sequence-classification model folder used for sentiment
     instead of the head."""
+    torch_threads: int | None = 1
+    """Intra-op threads for torch (embeddings, heads). 1 keeps latency steady when several requests
+    embed at once; None lets torch use every core."""
     low_confidence: float = 0.55
     """Classifier outputs below this confidence are labelled low-confidence."""
     intent_call_low_confidence: float = 0.45

@@ -72,7 +72,7 @@ class Analyzers:
 
 def load_analyzers(settings: Settings, models: ModelManager | None = None) -> Analyzers:
     """Build the default analyzers (the composition roots call this once)."""
-    models = models or ModelManager(cache_dir=settings.models.cache_dir)
+    models = models or ModelManager.from_settings(settings.models)
     embedder = models.embedder(settings.models.embedder)
     return Analyzers(
         settings=settings,

@@ -30,7 +30,7 @@ def models_of(state: AppState) -> ModelManager:
     with _LOCK:
         models = state.extras.get("models")
         if not isinstance(models, ModelManager):
-            models = ModelManager(cache_dir=state.settings.models.cache_dir)
+            models = ModelManager.from_settings(state.settings.models)
             state.extras["models"] = models
         return models
 

@@ -103,7 +103,7 @@ def _transcriber(settings: Settings, args: argparse.Namespace) -> AnalyseFn:
     from callintel.understanding.transcribe import transcribe_recording
 
     asr = settings.asr
-    models = ModelManager(cache_dir=settings.models.cache_dir)
+    models = ModelManager.from_settings(settings.models)
     transcriber = models.transcriber(
         AsrConfig(model=args.model or asr.model, compute_type=asr.compute_type, cpu_threads=asr.cpu_threads)
     )

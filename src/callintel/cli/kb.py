@@ -54,7 +54,7 @@ def _kb() -> Any:
     settings = get_settings()
     url = settings.resolved_database_url()
     run_migrations(url)
-    models = ModelManager(cache_dir=settings.models.cache_dir)
+    models = ModelManager.from_settings(settings.models)
     return KnowledgeBase(
         SqlKBStore(make_session_factory(make_engine(url))), models.embedder(settings.models.embedder)
     )

@@ -26,7 +26,7 @@ def run_from_corrections(args: argparse.Namespace) -> int:
     models = settings.models
     url = settings.resolved_database_url()
     run_migrations(url)
-    embedder = ModelManager(cache_dir=models.cache_dir).embedder(models.embedder)
+    embedder = ModelManager.from_settings(models).embedder(models.embedder)
     heads_dir = models.resolved_heads_dir()
     with transaction(make_session_factory(make_engine(url))) as session:
         result = retrain(session, kind=args.kind, embedder=embedder, heads_dir=heads_dir,

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings().models
     data: Path = args.data or Path("models") / args.kind / "examples.jsonl"
     examples = load_examples(data)
-    embedder = ModelManager(cache_dir=settings.cache_dir).embedder(settings.embedder)
+    embedder = ModelManager.from_settings(settings).embedder(settings.embedder)
     train = train_intent if args.kind == "intent" else train_sentiment
     head, report = train(examples, embedder=embedder, seed=args.seed, holdout=args.holdout)
     if args.out is not None:

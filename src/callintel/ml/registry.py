@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from callintel.config import ModelSettings
 from callintel.errors import ModelNotFound, ModelPackageMissing
 from callintel.ml.protocols import Embedder, Transcriber
 
@@ -101,12 +102,12 @@ def _load_whisper(config: AsrConfig, cache_dir: Path) -> Transcriber:
     )
 
 
-def _load_embedder(name: str) -> Embedder:
+def _load_embedder(name: str, *, threads: int | None) -> Embedder:
     from callintel.ml.embedder import SentenceEmbedder
 
     if name != "minilm":
         raise ModelNotFound(f"unknown embedder '{name}'", choices=["minilm"])
-    return SentenceEmbedder(minilm_dir(), name=name)
+    return SentenceEmbedder(minilm_dir(), name=name, threads=threads)
 
 
 TRANSCRIBERS = ("tiny.en", "base")
@@ -119,12 +120,18 @@ class ModelManager:
     Thread-safe: two threads asking for the same model wait for one load.
     """
 
-    def __init__(self, *, cache_dir: Path) -> None:
+    def __init__(self, *, cache_dir: Path, torch_threads: int | None = None) -> None:
         force_offline()
         self.cache_dir = cache_dir
+        self.torch_threads = torch_threads
         self._cache: dict[tuple[str, Any], Any] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[tuple[str, Any], threading.Lock] = {}
+
+    @classmethod
+    def from_settings(cls, settings: ModelSettings) -> ModelManager:
+        """The manager for the configured cache folder and thread count."""
+        return cls(cache_dir=settings.cache_dir, torch_threads=settings.torch_threads)
 
     def _get(self, key: tuple[str, Any], load: Callable[[], T]) -> T:
         if key in self._cache:
@@ -140,7 +147,7 @@ class ModelManager:
         return self._get(("asr", config), lambda: _load_whisper(config, self.cache_dir))
 
     def embedder(self, name: str = "minilm") -> Embedder:
-        return self._get(("emb", name), lambda: _load_embedder(name))
+        return self._get(("emb", name), lambda: _load_embedder(name, threads=self.torch_threads))
 
     def cached(self, kind: str, key: Any, load: Callable[[], T]) -> T:
         """Cache any other model (classifier heads, HF models) under ``(kind, key)``."""

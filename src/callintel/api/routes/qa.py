@@ -240,12 +240,9 @@ def metrics(
 
 def embedder_of(state: Any) -> Embedder:
     """The process's sentence embedder (loaded once, shared through ``state.extras``)."""
-    from callintel.ml.registry import ModelManager
+    from callintel.api.assist import models_of
 
-    models = state.extras.get("models")
-    if not isinstance(models, ModelManager):
-        models = state.extras.setdefault("qa_models", ModelManager(cache_dir=state.settings.models.cache_dir))
-    embedder: Embedder = models.embedder(state.settings.models.embedder)
+    embedder: Embedder = models_of(state).embedder(state.settings.models.embedder)
     return embedder
 
 
