@@ -62,6 +62,22 @@ def test_packaged_rules_cover_every_topic(detector: FlagDetector) -> None:
         ("There are charges here I didn't make.", "fraud_or_security"),
         ("I'll dispute it with my bank.", "chargeback"),
         ("I'm going to file a chargeback.", "chargeback"),
+        # Outage paraphrases: utilities going off, whole areas without service, no signal.
+        ("The power has gone off again.", "outage"),
+        ("The electricity went off on our whole road an hour ago.", "outage"),
+        ("Half the town has no broadband since the storm.", "outage"),
+        ("Most of the village has no internet tonight.", "outage"),
+        ("The service is down for everyone in my area.", "outage"),
+        ("Mobile data isn't working for anyone on my street.", "outage"),
+        ("No signal since this morning.", "outage"),
+        ("We've had no TV since the thunderstorm.", "outage"),
+        # Phishing and impersonation are security incidents even without the word "fraud".
+        ("Someone called pretending to be the bank and I read them my card number.", "fraud_or_security"),
+        ("A man rang saying he was from my bank and I gave him my PIN.", "fraud_or_security"),
+        ("I clicked a link in a text and now there are payments I didn't make.", "fraud_or_security"),
+        ("I typed my password into a site that turned out to be fake.", "fraud_or_security"),
+        ("I didn't authorise this transfer.", "fraud_or_security"),
+        ("My card company will claw the money back if you don't sort it.", "chargeback"),
     ],
 )
 def test_patterns_catch_wordings_and_paraphrases(detector: FlagDetector, text: str, topic: str) -> None:
@@ -78,10 +94,67 @@ def test_patterns_catch_wordings_and_paraphrases(detector: FlagDetector, text: s
         ("No need to cancel anything.", "cancellation"),
         ("I don't think it's fraud.", "fraud_or_security"),
         ("I'm not going to sue anyone.", "legal_threat"),
+        ("I'm not after my money back.", "refund"),
+        ("I'm not chasing a refund, I just want it fixed.", "refund"),
+        ("We don't need the money back.", "refund"),
+        ("There's no need to give me my money back.", "refund"),
+        ("There's no outage, I only wanted to check my bill.", "outage"),
+        ("You owe me for the week the service was off.", "outage"),
     ],
 )
 def test_negations_are_not_flagged(detector: FlagDetector, text: str, topic: str) -> None:
     assert topic not in topics(detector, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "There's no outage in your area.",
+        "There is no outage reported near you.",
+        "We aren't seeing any outages right now.",
+        "We don't have any outages at the moment.",
+    ],
+)
+def test_agent_saying_there_is_no_outage_raises_nothing(detector: FlagDetector, text: str) -> None:
+    assert topics(detector, text, speaker="agent") == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi Maria, I was charged for the high dollar for international calls, but I did not make any.",
+        "My bill has a charge for texts to Canada but I never sent any.",
+        "I got billed for pay-per-view films, I didn't order any of them.",
+        "There's a fee for extra data on my statement but I didn't use any.",
+        "There's a charge for a movie rental I didn't make, can you take it off?",
+        "I see a roaming fee but I didn't make any calls abroad.",
+    ],
+)
+def test_disputed_usage_on_a_bill_is_not_fraud(detector: FlagDetector, text: str) -> None:
+    assert "fraud_or_security" not in topics(detector, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Both charges went through on my card.", "The payment went through twice on my credit card."],
+)
+def test_a_payment_going_through_is_not_a_chargeback(detector: FlagDetector, text: str) -> None:
+    assert "chargeback" not in topics(detector, text)
+
+
+def test_a_customer_question_about_an_outage_is_weak_evidence(detector: FlagDetector) -> None:
+    (asked,) = detector.detect_text("Is there an outage on your side too?", speaker="customer", turn=0)
+    assert asked.topic == "outage" and asked.low_confidence
+    (said,) = detector.detect_text("Our internet has been down since noon.", speaker="customer", turn=0)
+    assert not said.low_confidence
+    # A complaint phrased as a question is not a yes/no question.
+    (why,) = detector.detect_text("Why is my internet down again?", speaker="customer", turn=0)
+    assert not why.low_confidence
+    flags = detector.detect(call(
+        ("customer", "Hi, is the network down in Leeds?"),
+        ("customer", "We've had no signal since this morning."),
+    ))
+    assert [(f.topic, f.turns, f.low_confidence) for f in flags] == [("outage", (0, 1), False)]
 
 
 def test_negation_is_scoped_to_its_clause(detector: FlagDetector) -> None:
@@ -208,6 +281,19 @@ def test_semantic_hit_needs_threshold_and_margin_over_near_misses() -> None:
     assert det.detect_text("bank money talk here", speaker="customer", turn=0) == ()
     # Semantic matching is for customer speech; the agent needs a pattern.
     assert det.detect_text("the bank will sort it", speaker="agent", turn=0) == ()
+
+
+def test_semantic_hit_needs_the_topic_cue_when_one_is_required() -> None:
+    rules = FlagRules.from_dict({
+        "margin": 0.05,
+        "topics": {"chargeback": {"prototypes": ["money"], "threshold": 0.5,
+                                  "semantic_requires": r"\bbank\b"}},
+    })
+    det = FlagDetector(embedder=KeywordEmbedder(), rules=rules)
+    # Both sentences are equally close to the prototype; only one names the bank.
+    assert det.detect_text("money money", speaker="customer", turn=0) == ()
+    (flag,) = det.detect_text("money from the bank, money", speaker="customer", turn=0)
+    assert flag.topic == "chargeback"
 
 
 def test_semantic_threshold_is_respected() -> None:

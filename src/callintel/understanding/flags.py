@@ -34,24 +34,35 @@ _NEG_WEAK = r"(?:didn't|did\s+not|won't|will\s+not|wouldn't|would\s+not|haven't|
 _DESIRE = (
     r"(?:want|wanted|wanna|need|needed|asking|ask|asked|looking|requesting|request|requested|planning|"
     r"plan|going|gonna|trying|intend|intending|interested|calling|here|care|wish|mean|think|thinking|"
-    r"believe|expect|expecting|talking|considering|try|trying)"
+    r"believe|expect|expecting|talking|considering|try|trying|after|seeking|chasing|demanding|bothered|fussed)"
 )
 _DETS = r"(?:(?:a|an|the|any|my|to|be|going\s+to|gonna|for|about|that|this|it|it's|this\s+is)\s+){0,3}"
 #: A negation cue right before a topic match, within the same clause.
 _NEGATED = re.compile(
     rf"(?:\b{_NEG_STRONG}\s+(?:{_DESIRE}\b(?:\s+\S+){{0,3}}?\s+|{_DETS})"
     rf"|\b{_NEG_WEAK}\s+{_DESIRE}\b(?:\s+\S+){{0,3}}?\s+"
+    # "we're not seeing any outages": a report of absence, not a desire
+    r"|\b(?:not|don't|do\s+not|doesn't|does\s+not|aren't|isn't)\s+(?:have|has|see|seeing|show|showing|detect|"
+    r"detecting|know\s+of|aware\s+of|reporting)\s+(?:any|an?)\s+"
     r"|\b(?:no\s+need\s+to|no\s+reason\s+to|rather\s+than|instead\s+of|without|other\s+than|except)\s+(?:\S+\s+){0,3})$",
     re.IGNORECASE,
 )
 #: "still/yet" marks a complaint ("still not refunded"), which must not read as a negation.
 _COMPLAINT = re.compile(r"\b(?:still|yet|haven't\s+(?:got|gotten|received|seen))\b", re.IGNORECASE)
 _CLAUSE_BREAK = re.compile(r"[,;:]|\b(?:but|just|only|however|although|though)\b", re.IGNORECASE)
+#: "Is there an outage?" asks; "Why is my internet down again?" complains.
+_YES_NO_QUESTION = re.compile(
+    r"^(?:(?:hi|hello|hey|so|and|also|ok|okay|um|uh|well)\b[\s,]*)*"
+    r"(?:is|are|was|were|has|have|do|does|did|could|can|any|anything)\b[^?]*\?\s*$",
+    re.IGNORECASE,
+)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+")
 
 PATTERN_CONFIDENCE = 0.8
 AGENT_FACTOR = 0.85
 LOW_CONFIDENCE = 0.6
+#: A customer asking whether the topic applies ("Is there an outage?") is weak evidence.
+QUESTION_CONFIDENCE = 0.5
 #: How many margins a similarity-only topic must lead by in a sentence a pattern already flagged.
 CLEAR_WIN = 3.0
 
@@ -70,6 +81,10 @@ class TopicRule:
     """Topics this one replaces when both come from the same sentence."""
     unless: re.Pattern[str] | None = None
     """Sentences this matches never raise the topic (a cancelled appointment is not churn)."""
+    semantic_requires: re.Pattern[str] | None = None
+    """A similarity-only hit also needs this cue (a chargeback names a bank, card issuer or dispute)."""
+    questions_are_weak: bool = False
+    """A question that raises the topic ("Is there an outage on your side?") is low confidence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +126,8 @@ def _topic(name: str, spec: Any) -> TopicRule:
     try:
         patterns = tuple(re.compile(p, re.IGNORECASE) for p in spec.get("patterns") or ())
         unless = re.compile(spec["unless"], re.IGNORECASE) if spec.get("unless") else None
+        cue = spec.get("semantic_requires")
+        requires = re.compile(cue, re.IGNORECASE) if cue else None
     except re.error as exc:
         raise ConfigError(f"flag topic '{name}' has a bad pattern: {exc}", topic=name) from exc
     return TopicRule(
@@ -122,6 +139,8 @@ def _topic(name: str, spec: Any) -> TopicRule:
         agent_can_raise=bool(spec.get("agent_can_raise", False)),
         suppresses=tuple(str(t) for t in spec.get("suppresses") or ()),
         unless=unless,
+        semantic_requires=requires,
+        questions_are_weak=bool(spec.get("questions_are_weak", False)),
     )
 
 
@@ -260,7 +279,7 @@ class FlagDetector:
             if rule.unless is not None and rule.unless.search(sentence.text):
                 continue
             by_pattern = rule.name in affirmed
-            by_meaning = semantic.get(rule.name)
+            by_meaning = _semantic_vote(rule, sentence.text, semantic)
             if by_meaning is not None and affirmed and not by_pattern:
                 # A pattern already explains this sentence; a second topic from similarity alone
                 # must win clearly ("I want that money back" sits near cancellation prototypes).
@@ -270,6 +289,8 @@ class FlagDetector:
             confidence, source = _combine(by_pattern, by_meaning[0] if by_meaning else None)
             if is_agent:
                 confidence *= AGENT_FACTOR
+            elif rule.questions_are_weak and _YES_NO_QUESTION.match(sentence.text.strip()):
+                confidence = min(confidence, QUESTION_CONFIDENCE)
             hits.append(Hit(rule.name, sentence.turn, sentence.speaker, sentence.text, confidence, source))
         # Only a topic a pattern confirmed may push another aside; similarity alone is too loose.
         confirmed = {h.topic for h in hits if h.source != "semantic"}
@@ -298,6 +319,13 @@ class FlagDetector:
                 conf = semantic_confidence(p, n, threshold=rule.threshold, margin=margin)
                 out[i] = {rule.name: (conf, p - n)}
         return out
+
+
+def _semantic_vote(rule: TopicRule, text: str, semantic: SemanticVotes) -> tuple[float, float] | None:
+    vote = semantic.get(rule.name)
+    if vote is not None and rule.semantic_requires is not None and not rule.semantic_requires.search(text):
+        return None
+    return vote
 
 
 def _combine(by_pattern: bool, by_meaning: float | None) -> tuple[float, str]:
