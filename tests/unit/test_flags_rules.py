@@ -157,6 +157,24 @@ def test_a_customer_question_about_an_outage_is_weak_evidence(detector: FlagDete
     assert [(f.topic, f.turns, f.low_confidence) for f in flags] == [("outage", (0, 1), False)]
 
 
+def test_an_outage_question_the_agent_denies_raises_nothing(detector: FlagDetector) -> None:
+    denied = call(
+        ("customer", "We rotated our certificates. Is there an outage on your side too, or is it just us?"),
+        ("agent", "There's no outage, all our systems are up."),
+    )
+    assert detector.detect(denied) == ()
+    # Denied, but the customer also states it: the statement stands.
+    stated = call(
+        ("customer", "Is there an outage? My broadband has been down since noon."),
+        ("agent", "There's no outage reported in your area."),
+    )
+    assert [f.topic for f in detector.detect(stated)] == ["outage"]
+    # Asked and not answered: kept, but weak.
+    unanswered = call(("customer", "Is there an outage on your side?"), ("agent", "Let me look."))
+    (asked,) = detector.detect(unanswered)
+    assert asked.low_confidence
+
+
 def test_negation_is_scoped_to_its_clause(detector: FlagDetector) -> None:
     found = topics(detector, "I'm not cancelling, but I want a refund for last month.")
     assert found == {"refund"}

@@ -162,11 +162,18 @@ class Hit:
     confidence: float
     source: str
     """``pattern``, ``semantic`` or ``both``."""
+    asked: bool = False
+    """Raised by a question (weak evidence) rather than a statement."""
 
 
 def split_sentences(text: str) -> list[str]:
     """Split on sentence punctuation; Whisper output is punctuated."""
     return [s.strip() for s in _SENTENCE_SPLIT.split(text) if s.strip()]
+
+
+def is_yes_no_question(sentence: str) -> bool:
+    """Whether ``sentence`` asks rather than states ("Is there an outage?", not "Why is it down?")."""
+    return bool(_YES_NO_QUESTION.match(sentence.strip()))
 
 
 def is_negated(sentence: str, start: int) -> bool:
@@ -265,7 +272,8 @@ class FlagDetector:
         found: list[Hit] = []
         for i, sentence in enumerate(sentences):
             found.extend(self._sentence_hits(sentence, semantic.get(i, {})))
-        return found
+        denied = {(t, s.turn) for s in sentences for t in pattern_topics(s.text, self.rules)[1]}
+        return _drop_answered_questions(found, denied)
 
     def _sentence_hits(self, sentence: Sentence, semantic: SemanticVotes) -> list[Hit]:
         is_agent = sentence.speaker == "agent"
@@ -289,9 +297,11 @@ class FlagDetector:
             confidence, source = _combine(by_pattern, by_meaning[0] if by_meaning else None)
             if is_agent:
                 confidence *= AGENT_FACTOR
-            elif rule.questions_are_weak and _YES_NO_QUESTION.match(sentence.text.strip()):
+            asked = not is_agent and rule.questions_are_weak and is_yes_no_question(sentence.text)
+            if asked:
                 confidence = min(confidence, QUESTION_CONFIDENCE)
-            hits.append(Hit(rule.name, sentence.turn, sentence.speaker, sentence.text, confidence, source))
+            hits.append(Hit(rule.name, sentence.turn, sentence.speaker, sentence.text, confidence, source,
+                            asked=asked))
         # Only a topic a pattern confirmed may push another aside; similarity alone is too loose.
         confirmed = {h.topic for h in hits if h.source != "semantic"}
         dropped = {t for rule in self.rules.topics if rule.name in confirmed for t in rule.suppresses}
@@ -319,6 +329,14 @@ class FlagDetector:
                 conf = semantic_confidence(p, n, threshold=rule.threshold, margin=margin)
                 out[i] = {rule.name: (conf, p - n)}
         return out
+
+
+def _drop_answered_questions(hits: list[Hit], denied: set[tuple[str, int]]) -> list[Hit]:
+    """Drop a topic only ever asked about and then denied ("Is there an outage?" "There's no outage")."""
+    asked_only = {h.topic for h in hits} - {h.topic for h in hits if not h.asked}
+    first = {t: min(h.turn for h in hits if h.topic == t) for t in asked_only}
+    gone = {t for t in asked_only if any(d == t and turn >= first[t] for d, turn in denied)}
+    return [h for h in hits if h.topic not in gone]
 
 
 def _semantic_vote(rule: TopicRule, text: str, semantic: SemanticVotes) -> tuple[float, float] | None:
