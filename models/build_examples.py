@@ -387,8 +387,28 @@ SENTIMENT_TEMPLATES: dict[str, tuple[list[str], dict[str, list[str]]]] = {
             "I'm {feeling} that {problem}.",
             "It's {bad} that {problem}.",
             "Honestly I'm {feeling}, {problem}.",
+            # factual grievances: no feeling word, the wrong itself carries the mood
+            "I {did} {when} and {still}.",
         ],
         {
+            "did": [
+                "cancelled",
+                "paid in full",
+                "reported it",
+                "sent it back",
+                "complained",
+                "asked for a refund",
+            ],
+            "when": ["in March", "three weeks ago", "last month", "back in the spring", "twice already"],
+            "still": [
+                "you've charged me twice since",
+                "nobody has told me anything",
+                "I'm still waiting",
+                "I'm still getting letters",
+                "the money still hasn't come back",
+                "nothing has happened",
+                "you passed it to collections anyway",
+            ],
             "feeling": [
                 "really frustrated",
                 "so annoyed",
@@ -417,8 +437,20 @@ SENTIMENT_TEMPLATES: dict[str, tuple[list[str], dict[str, list[str]]]] = {
             "{agent}",
             "The {detail} is {value}.",
             "I'm going to {action}.",
+            "{ack}, {ack2}.",
         ],
         {
+            "ack": ["okay", "yes", "yeah", "right", "alright", "sure", "mm", "fine"],
+            "ack2": [
+                "thanks",
+                "thank you",
+                "that's right",
+                "that's correct",
+                "that's fine",
+                "got it",
+                "I'll do that",
+                "go on",
+            ],
             "agent": [
                 "Can you confirm the address on the account?",
                 "Let me just check that for you.",
@@ -518,7 +550,7 @@ def main() -> None:
         "intent", INTENT_TEMPLATES, per_template=22, variants=lambda r: 1 if r.random() < 0.5 else 0
     )
     sentiment = build(
-        "sentiment", SENTIMENT_TEMPLATES, per_template=25, variants=lambda r: 1 if r.random() < 0.6 else 0
+        "sentiment", SENTIMENT_TEMPLATES, per_template=35, variants=lambda r: 1 if r.random() < 0.6 else 0
     )
     write(intent, ROOT / "intent" / "examples.jsonl")
     write(sentiment, ROOT / "sentiment" / "examples.jsonl")

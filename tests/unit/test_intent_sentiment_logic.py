@@ -242,8 +242,26 @@ def test_call_and_utterance_thresholds_differ() -> None:
 
 
 def test_speaker_bands_differ_by_role() -> None:
-    clf = KeywordClassifier(("negative", "neutral", "positive"), {"meh": [0.25, 0.65, 0.1]}, NEUTRAL)
+    clf = KeywordClassifier(("negative", "neutral", "positive"), {"meh": [0.32, 0.58, 0.1]}, NEUTRAL)
     result = SentimentModel(clf).analyze(_call([("agent", "meh sorry"), ("customer", "meh okay")]))
-    assert result.by_speaker["agent"].score == pytest.approx(-0.15, abs=1e-3)
+    assert result.by_speaker["agent"].score == pytest.approx(-0.22, abs=1e-3)
     assert result.by_speaker["agent"].label == "neutral"
     assert result.by_speaker["customer"].label == "negative"
+
+
+def test_customer_clearly_upset_in_a_quarter_of_turns_is_negative() -> None:
+    clf = KeywordClassifier(
+        ("negative", "neutral", "positive"), {"awful": [0.9, 0.1, 0.0], "lovely": [0.0, 0.1, 0.9]}, NEUTRAL
+    )
+    model = SentimentModel(clf)
+    calm = [("customer", "fine")] * 5
+    upset: list[tuple[Speaker, str]] = [("customer", "awful")]
+    two_upset = model.analyze(_call([*upset, *calm, *upset, ("customer", "lovely")]))
+    assert two_upset.by_speaker["customer"].score > -0.2  # the mean alone would say neutral
+    assert two_upset.by_speaker["customer"].label == "negative"
+    one_upset = model.analyze(_call([("customer", "awful"), *calm]))
+    assert one_upset.by_speaker["customer"].label == "neutral"
+    diluted = model.analyze(_call([("customer", "awful"), *calm, *calm, ("customer", "awful")]))
+    assert diluted.by_speaker["customer"].label == "neutral"  # 2 of 12 turns: under a quarter
+    agent = model.analyze(_call([("agent", "awful"), *[("agent", "fine")] * 6, ("agent", "awful")]))
+    assert agent.by_speaker["agent"].label == "neutral"

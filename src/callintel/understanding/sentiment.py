@@ -34,10 +34,20 @@ from callintel.ml.registry import ModelManager
 CANONICAL: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 LABEL_BAND = 0.2
 """Without a neutral class, turn scores beyond ±this are negative / positive; inside, neutral."""
-SPEAKER_BAND: dict[str, float] = {"agent": 0.25, "customer": 0.1, "unknown": 0.1}
-"""A speaker's mean score beyond ±this labels them negative / positive. Customers voice mood
-mildly (a few cross turns among many neutral ones), while an agent's apologies and fault reports
-lean negative without being negative; measured on the eval dev set."""
+SPEAKER_BAND: dict[str, tuple[float, float]] = {
+    "agent": (0.25, 0.25),
+    "customer": (0.2, 0.1),
+    "unknown": (0.2, 0.1),
+}
+"""(negative, positive) bands: a speaker's mean score below −negative / above +positive labels
+them negative / positive. Customers voice happiness mildly (one warm turn among many neutral
+ones), while an agent's apologies and fault reports lean negative without being negative;
+measured on the eval dev set."""
+UPSET_SCORE = -0.7
+UPSET_TURNS = 2
+"""A customer with at least this many turns scoring at or below ``UPSET_SCORE`` (clearly upset),
+making up at least a quarter of their turns, is negative whatever the mean: two angry or
+distressed turns among polite small talk make a negative call."""
 TREND_BAND = 0.2
 """A change of the customer's score by more than this is a trend."""
 _STARS = re.compile(r"^([1-5])\s*stars?$")
@@ -126,15 +136,26 @@ class SentimentModel:
         )
 
 
+def _speaker_label(speaker: str, scores: Sequence[float]) -> SentimentLabel:
+    """The mean against the role's bands; customers (and unknown) are also negative when clearly
+    upset in several turns."""
+    if speaker != "agent":
+        upset = sum(1 for s in scores if s <= UPSET_SCORE)
+        if upset >= UPSET_TURNS and upset * 4 >= len(scores):
+            return "negative"
+    mean = float(np.mean(scores))
+    negative, positive = SPEAKER_BAND[speaker]
+    return "positive" if mean > positive else "negative" if mean < -negative else "neutral"
+
+
 def _by_speaker(scored: Sequence[TurnSentiment]) -> dict[str, SpeakerSentiment]:
-    """Each speaker's mean signed score, labelled with that speaker role's band."""
+    """Each speaker's mean signed score and label (see ``_speaker_label``)."""
     out: dict[str, SpeakerSentiment] = {}
     for speaker in ("agent", "customer", "unknown"):
         scores = [s.score for s in scored if s.speaker == speaker]
         if scores:
             mean = float(np.mean(scores))
-            label = _label_of(mean, SPEAKER_BAND[speaker])
-            out[speaker] = SpeakerSentiment(label, round(mean, 4), len(scores))
+            out[speaker] = SpeakerSentiment(_speaker_label(speaker, scores), round(mean, 4), len(scores))
     return out
 
 
