@@ -288,6 +288,9 @@ def test_risk_signals(text: str, code: str, policy: GuardrailPolicy) -> None:
         "I don't want to do a chargeback, I'd rather sort it out with you.",
         "Is this charge for the annual plan?",
         "My lawyer friend recommended your service.",
+        # billing disputes about usage are not fraud: no transaction noun, or "a charge for ..."
+        "I was charged for international calls, but I did not make any.",
+        "There's a charge for a movie rental I didn't make, can you check it?",
     ],
 )
 def test_risk_signals_not_raised(text: str, policy: GuardrailPolicy) -> None:
