@@ -93,7 +93,7 @@ class RepeatContactRule(PatternRule):
 
 
 class NegativeSentimentRule(SignalRule):
-    turn_score: float = Field(0.3, ge=0.0, le=1.0)
+    turn_score: float = Field(0.4, ge=0.0, le=1.0)
     """A customer turn is negative when labelled negative with score <= -turn_score."""
     window: int = Field(5, ge=1)
     """Consecutive customer turns examined for sustained negativity."""
