@@ -24,7 +24,7 @@ from callintel.errors import CallintelError
 
 log = logging.getLogger(__name__)
 
-#: Router modules, in include order. Add yours here (one line); see docs/readme/service.md.
+#: Router modules, in include order. Add yours here (one line); see README "Adding a router".
 ROUTERS: tuple[str, ...] = (
     "callintel.api.routes.ops",
     "callintel.api.routes.calls",
