@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -85,19 +85,7 @@ def fail_job(ctx: WorkerContext, session: Session, *, job_id: str, code: str, me
     if call is None:
         return []
     call.status, call.error_code, call.error_message = "failed", code, message[:2000]
-    if not call.callback_url:
-        return []
-    event, payload = webhooks.failed_event(call)
-    delivery = repo.add_delivery(
-        session,
-        delivery_id=webhooks.delivery_id(job_id, event),
-        tenant_id=call.tenant_id,
-        call_id=call.id,
-        event=event,
-        url=call.callback_url,
-        payload=payload,
-    )
-    return [delivery.id]
+    return _add_hooks(session, call=call, job_id=job_id, events=[webhooks.failed_event(call)])
 
 
 @contextmanager
@@ -220,18 +208,19 @@ def persist(ctx: WorkerContext, *, job_id: str, task_id: str, result: JobResult)
 
 
 def _completion_hooks(session: Session, *, call: Call, job_id: str, document: dict[str, Any]) -> list[str]:
+    return _add_hooks(session, call=call, job_id=job_id, events=webhooks.completed_events(call, document))
+
+
+def _add_hooks(
+    session: Session, *, call: Call, job_id: str, events: Iterable[tuple[str, dict[str, Any]]]
+) -> list[str]:
+    """One delivery row per event; the id derives from job and event, so a retry adds none."""
     if not call.callback_url:
         return []
-    ids = []
-    for event, payload in webhooks.completed_events(call, document):
-        row = repo.add_delivery(
-            session,
-            delivery_id=webhooks.delivery_id(job_id, event),
-            tenant_id=call.tenant_id,
-            call_id=call.id,
-            event=event,
-            url=call.callback_url,
-            payload=payload,
-        )
-        ids.append(row.id)
-    return ids
+    return [
+        repo.add_delivery(
+            session, delivery_id=webhooks.delivery_id(job_id, event), tenant_id=call.tenant_id,
+            call_id=call.id, event=event, url=call.callback_url, payload=payload,
+        ).id
+        for event, payload in events
+    ]
