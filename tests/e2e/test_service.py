@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from service_helpers import Receiver, Recordings, WorkerProcess, serve, settings_env, wait_for
 from standardwebhooks import Webhook
 
+from apikeys import issue_keys
 from callintel.api.app import create_app
 from callintel.config import (
     AudioSettings,
@@ -36,7 +37,6 @@ from callintel.config import (
     WorkerSettings,
 )
 from callintel.storage import repo
-from callintel.storage.db import transaction
 from callintel.storage.models import AnalysisRow, Job, WebhookDelivery
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -144,8 +144,7 @@ def keys(client: TestClient) -> dict[str, str]:
         "agent": ("acme", ["agent"]),
         "globex": ("globex", ["ingest", "qa"]),
     }
-    with transaction(state.sessions) as session:
-        return {n: repo.create_api_key(session, tenant_id=t, scopes=s).key for n, (t, s) in wanted.items()}
+    return issue_keys(state, wanted)
 
 
 def auth(key: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from apikeys import issue_keys
 from callintel.api.app import create_app
 from callintel.api.twilio import twilio_signature
 from callintel.config import AudioSettings, SecuritySettings, Settings
@@ -46,10 +47,7 @@ def keys(client: TestClient) -> dict[str, str]:
         "agent": ("acme", ["agent"]),
         "other": ("globex", ["ingest", "qa"]),
     }
-    with transaction(state.sessions) as session:
-        return {
-            name: repo.create_api_key(session, tenant_id=t, scopes=s).key for name, (t, s) in wanted.items()
-        }
+    return issue_keys(state, wanted)
 
 
 def auth(key: str) -> dict[str, str]:

@@ -17,14 +17,13 @@ import redis
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from apikeys import issue_keys
 from callintel.config import ModelSettings, Settings
 from callintel.flows import packaged_flows
 from callintel.kb.importers import starter_articles
 from callintel.kb.index import KnowledgeBase
 from callintel.kb.store import MemoryKBStore
 from callintel.live import LiveService, RedisSessionStore, SessionStart, Utterance, packaged_flow_runner
-from callintel.storage import repo
-from callintel.storage.db import transaction
 
 pytestmark = pytest.mark.slow
 MODEL_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "models"
@@ -164,12 +163,8 @@ def api(
         state = app.state.callintel
         state.extras["models"] = models
         state.extras["analyzers"] = analyzers
-        with transaction(state.sessions) as session:
-            keys = {
-                scope: repo.create_api_key(session, tenant_id="default", scopes=[scope]).key
-                for scope in ("agent", "qa", "admin", "ingest")
-            }
-            keys["other"] = repo.create_api_key(session, tenant_id="acme", scopes=["agent", "admin"]).key
+        wanted = {scope: ("default", [scope]) for scope in ("agent", "qa", "admin", "ingest")}
+        keys = issue_keys(state, {**wanted, "other": ("acme", ["agent", "admin"])})
         yield Api(client, keys, app)
 
 
