@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from callintel.config import LiveSettings
 from callintel.domain import (
     Analysis,
     Escalation,
@@ -176,30 +177,6 @@ FlowsFor = Callable[[str], FlowRunner]
 KBFor = Callable[[str], KBSearch | None]
 
 
-@dataclass(frozen=True, slots=True)
-class LiveConfig:
-    session_ttl_s: int = 4 * 3600
-    kb_top_k: int = 3
-    kb_context_turns: int = 3
-    max_utterance_chars: int = 4000
-    max_turns: int = 2000
-    lock_timeout_s: float = 10.0
-    low_confidence: float = 0.55
-
-    @classmethod
-    def from_analyzers(cls, analyzers: Analyzers) -> LiveConfig:
-        live = analyzers.settings.live
-        return cls(
-            session_ttl_s=live.session_ttl_s,
-            kb_top_k=live.kb_top_k,
-            kb_context_turns=live.kb_context_turns,
-            max_utterance_chars=live.max_utterance_chars,
-            max_turns=live.max_turns,
-            lock_timeout_s=live.lock_timeout_s,
-            low_confidence=analyzers.settings.models.low_confidence,
-        )
-
-
 # --- the use case ------------------------------------------------------------------------------------
 class LiveService:
     """Start, feed and end live sessions. Stateless itself: any instance can serve any session."""
@@ -212,14 +189,14 @@ class LiveService:
         flows_for: FlowsFor,
         kb_for: KBFor | None = None,
         recorder: LiveRecorder | None = None,
-        config: LiveConfig | None = None,
+        config: LiveSettings | None = None,
     ) -> None:
         self.analyzers = analyzers
         self.store = store
         self.flows_for = flows_for
         self.kb_for = kb_for
         self.recorder = recorder
-        self.config = config or LiveConfig.from_analyzers(analyzers)
+        self.config = config or analyzers.settings.live
 
     def start(self, tenant: str, start: SessionStart) -> dict[str, Any]:
         """Create a session; returns its id and start time."""
@@ -305,7 +282,7 @@ class LiveService:
         sentiment = self._sentiment(state, turn) if customer else None
         if customer:
             self._vote_intent(state, turn)
-        intent = intent_so_far(state, low=self.config.low_confidence)
+        intent = intent_so_far(state, low=self.analyzers.settings.models.low_confidence)
         flow = self._flow(tenant, state, turn, intent=intent, flags=new_flags, sentiment=sentiment)
         if query:
             state["kb"] = self._kb(tenant, query)

@@ -9,12 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from callintel.config import Settings
+from callintel.config import LiveSettings, Settings
 from callintel.domain import IntentResult, LabelScore, TurnSentiment
 from callintel.errors import Conflict, InvalidInput, NotFound
 from callintel.guardrail import load_policy
 from callintel.live import (
-    LiveConfig,
     LiveService,
     MemorySessionStore,
     SessionStart,
@@ -78,7 +77,7 @@ def live() -> LiveService:
         analyzers=analyzers,
         store=MemorySessionStore(),
         flows_for=packaged_flow_runner(lambda _t: None),
-        config=LiveConfig(max_turns=5, lock_timeout_s=0.2),
+        config=LiveSettings(max_turns=5, lock_timeout_s=0.2),
     )
 
 
